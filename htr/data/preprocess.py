@@ -1,0 +1,111 @@
+"""The one preprocessing path: any word image -> IAM-style left-aligned 1x32x128 tensor.
+
+Training, evaluation and diagnostics all go through these functions. The steps are kept
+apart so that augmentation can act between them (e.g. random placement instead of left
+alignment) and diagnostics can edit the uint8 canvas before normalising it:
+
+    load_image -> fit_word (keep aspect ratio, fit into 32x128) -> place (left-aligned on the
+    background) -> normalize (uint8 canvas -> float tensor)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+HEIGHT = 32
+WIDTH = 128
+BACKGROUND = 255  # fill value of the canvas (white paper), in 0..255 gray levels
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file and the reason."""
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read any image file as a 2-D uint8 grayscale array (RGBA on white, 16-bit scaled down)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return to_gray_uint8(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{path}: unreadable image ({err})") from None
+
+
+def to_gray_uint8(im: Image.Image) -> np.ndarray:
+    """PIL image of any mode -> 2-D uint8 gray; transparency is composited on white."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+
+
+def fit_word(image: np.ndarray, height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
+    """Scale a word image, keeping its aspect ratio, so that it fits into ``height`` x ``width``."""
+    if image.ndim != 2 or image.size == 0:
+        raise ImageError(f"expected a non-empty 2-D gray image, got shape {image.shape}")
+    h, w = image.shape
+    scale = min(height / h, width / w)
+    new_h = min(height, max(1, round(h * scale)))
+    new_w = min(width, max(1, round(w * scale)))
+    if (new_h, new_w) == (h, w):
+        return image.copy()
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+
+
+def place(
+    word: np.ndarray,
+    x: int = 0,
+    y: int | None = None,
+    height: int = HEIGHT,
+    width: int = WIDTH,
+    background: int = BACKGROUND,
+) -> np.ndarray:
+    """Paste a fitted word on a ``background`` canvas at column ``x`` (row ``y``; centred if None)."""
+    h, w = word.shape
+    if h > height or w > width:
+        raise ValueError(f"word of {h}x{w} does not fit a {height}x{width} canvas; call fit_word first")
+    if y is None:
+        y = (height - h) // 2
+    if not (0 <= x <= width - w and 0 <= y <= height - h):
+        raise ValueError(f"offset ({x}, {y}) puts a {h}x{w} word outside the {height}x{width} canvas")
+    canvas = np.full((height, width), background, dtype=np.uint8)
+    canvas[y : y + h, x : x + w] = word
+    return canvas
+
+
+def to_canvas(image: np.ndarray, height: int = HEIGHT, width: int = WIDTH, background: int = BACKGROUND) -> np.ndarray:
+    """IAM style: fit the word and place it at the left edge, vertically centred."""
+    return place(fit_word(image, height, width), 0, None, height, width, background)
+
+
+def normalize(canvas: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8/float gray canvas(es) in 0..255 -> float tensor in 0..1 with a channel axis.
+
+    (H, W) -> (1, H, W); (B, H, W) -> (B, 1, H, W); (B, 1, H, W) stays. Linear, so a gray
+    value g in the canvas is g / 255 in the tensor (the diagnostics rely on this).
+    """
+    t = torch.as_tensor(canvas).float() / 255.0
+    if t.dim() == 2 or t.dim() == 3:
+        t = t.unsqueeze(-3)
+    return t
+
+
+def preprocess(image: np.ndarray) -> torch.Tensor:
+    """Any 2-D uint8 word image -> 1x32x128 float tensor, IAM-style left-aligned."""
+    return normalize(to_canvas(image))

@@ -1,0 +1,174 @@
+"""Charset, label encoding, CTC decoding and the CTC text score.
+
+Index 0 is the CTC blank; character ``charset[i]`` has class index ``i + 1``.
+Log-probabilities are laid out (batch, time, classes) throughout the project.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# The 79 characters of the IAM word transcriptions (SimpleHTR's charList).
+IAM_CHARSET = " !\"#&'()*+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BLANK = 0
+
+
+class Charset:
+    """An ordered set of characters; class 0 is the CTC blank."""
+
+    def __init__(self, chars: str = IAM_CHARSET) -> None:
+        if len(set(chars)) != len(chars):
+            raise ValueError(f"charset has duplicate characters: {chars!r}")
+        if not chars:
+            raise ValueError("charset is empty")
+        self.chars = chars
+        self._index = {c: i + 1 for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> Charset:
+        """The sorted set of characters that occur in ``texts``."""
+        return cls("".join(sorted(set("".join(texts)))))
+
+    @property
+    def num_classes(self) -> int:
+        """Characters plus the blank."""
+        return len(self.chars) + 1
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Charset) and other.chars == self.chars
+
+    def __repr__(self) -> str:
+        return f"Charset({self.chars!r})"
+
+    def unknown(self, text: str) -> str:
+        """Characters of ``text`` outside the charset (sorted, unique)."""
+        return "".join(sorted({c for c in text if c not in self._index}))
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self._index[c] for c in text]
+        except KeyError as err:
+            raise ValueError(f"character {err.args[0]!r} of {text!r} is not in the charset") from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Class ids (no blanks expected; blanks are dropped) to text."""
+        return "".join(self.chars[i - 1] for i in ids if i != BLANK)
+
+
+def ctc_min_frames(text: str) -> int:
+    """Frames CTC needs for ``text``: one per character plus a blank between equal neighbours."""
+    return len(text) + sum(1 for a, b in zip(text, text[1:]) if a == b)
+
+
+def best_path_ids(log_probs: torch.Tensor) -> list[list[int]]:
+    """Greedy CTC decoding of (B, T, C) log-probs: argmax per frame, merge repeats, drop blanks."""
+    best = log_probs.argmax(dim=-1).cpu().numpy()
+    out = []
+    for row in best:
+        keep = np.ones_like(row, dtype=bool)
+        keep[1:] = row[1:] != row[:-1]
+        out.append([int(c) for c in row[keep] if c != BLANK])
+    return out
+
+
+def best_path_decode(log_probs: torch.Tensor, charset: Charset) -> list[str]:
+    return [charset.decode(ids) for ids in best_path_ids(log_probs)]
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def beam_search_decode(log_probs: torch.Tensor, charset: Charset, beam_width: int = 10) -> list[str]:
+    """CTC prefix beam search (no language model) over (B, T, C) log-probs."""
+    lp = log_probs.detach().float().cpu().numpy()
+    return [charset.decode(_prefix_beam_search(seq, beam_width)) for seq in lp]
+
+
+def _prefix_beam_search(lp: np.ndarray, beam_width: int) -> tuple[int, ...]:
+    # Each prefix keeps (log p ending in blank, log p ending in its last char).
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
+    num_classes = lp.shape[1]
+    for t in range(lp.shape[0]):
+        frame = lp[t]
+        # Only expand characters that could matter at this frame.
+        candidates = np.argsort(frame)[::-1][: max(beam_width, 1) + 1]
+        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
+        for prefix, (p_b, p_nb) in beams.items():
+            total = _logsumexp(p_b, p_nb)
+            entry = nxt[prefix]
+            entry[0] = _logsumexp(entry[0], total + float(frame[BLANK]))
+            if prefix:
+                entry[1] = _logsumexp(entry[1], p_nb + float(frame[prefix[-1]]))
+            for c in candidates:
+                c = int(c)
+                if c == BLANK or c >= num_classes:
+                    continue
+                ext = prefix + (c,)
+                e = nxt[ext]
+                # A repeated char needs a blank in between.
+                src = p_b if prefix and prefix[-1] == c else total
+                e[1] = _logsumexp(e[1], src + float(frame[c]))
+        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)[:beam_width]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    return max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]
+
+
+def decode(log_probs: torch.Tensor, charset: Charset, method: str = "best_path", beam_width: int = 10) -> list[str]:
+    """Decode (B, T, C) log-probs with ``best_path`` or ``beam`` search."""
+    if method == "best_path":
+        return best_path_decode(log_probs, charset)
+    if method == "beam":
+        return beam_search_decode(log_probs, charset, beam_width)
+    raise ValueError(f"unknown decoder {method!r}: use 'best_path' or 'beam'")
+
+
+def encode_batch(texts: Sequence[str], charset: Charset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenated targets and their lengths, as ``F.ctc_loss`` takes them."""
+    ids = [charset.encode(t) for t in texts]
+    targets = torch.tensor([i for row in ids for i in row], dtype=torch.long)
+    lengths = torch.tensor([len(row) for row in ids], dtype=torch.long)
+    return targets, lengths
+
+
+def text_log_score(log_probs: torch.Tensor, texts: Sequence[str], charset: Charset) -> torch.Tensor:
+    """log p(text | image) under CTC for each row of (B, T, C) log-probs; -inf where infeasible.
+
+    ``texts`` may hold one text for the whole batch (broadcast) or one per row.
+    """
+    batch, frames, _ = log_probs.shape
+    if len(texts) == 1 and batch > 1:
+        texts = list(texts) * batch
+    if len(texts) != batch:
+        raise ValueError(f"{len(texts)} texts for a batch of {batch}")
+    targets, target_lengths = encode_batch(texts, charset)
+    input_lengths = torch.full((batch,), frames, dtype=torch.long)
+    nll = F.ctc_loss(
+        log_probs.transpose(0, 1).float(),
+        targets.to(log_probs.device),
+        input_lengths,
+        target_lengths,
+        blank=BLANK,
+        reduction="none",
+        zero_infinity=False,
+    )
+    return -nll
+
+
+def text_score(log_probs: torch.Tensor, texts: Sequence[str], charset: Charset) -> torch.Tensor:
+    """p(text | image) under CTC = exp(-CTC loss), one value per row of (B, T, C) log-probs."""
+    return text_log_score(log_probs, texts, charset).exp()
