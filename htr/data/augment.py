@@ -1,0 +1,105 @@
+"""Augmentation pipelines (albumentations), applied to the training split only.
+
+``none`` is the baseline: the project's preprocessing, word left-aligned. ``translate``
+places the fitted (and mildly scaled/sheared) word anywhere in the 32x128 canvas, so the
+model can no longer rely on "every word starts at x=0". ``noise`` adds sensor noise,
+gray specks/blobs on the background and mild blur, so that background pixels stop
+carrying evidence. ``translate+noise`` is the augmented arm.
+
+Randomness: the transform of sample ``i`` in epoch ``e`` depends only on (seed, e, i), so
+results do not depend on the number of workers (see ``WordTransform.__call__``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+
+from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, fit_word, place
+
+AUGMENTATIONS = ("none", "translate", "noise", "translate+noise")
+
+
+class BackgroundSpecks(A.ImageOnlyTransform):
+    """Random gray specks and small blobs (ellipses), as dust, bleed-through or pen marks."""
+
+    def __init__(self, count: tuple[int, int] = (1, 6), radius: tuple[int, int] = (1, 3), gray: tuple[int, int] = (40, 200), p: float = 0.5) -> None:
+        super().__init__(p=p)
+        self.count, self.radius, self.gray = count, radius, gray
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        return add_specks(img, self.random_generator, self.count, self.radius, self.gray)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("count", "radius", "gray")
+
+
+def add_specks(
+    canvas: np.ndarray,
+    rng: np.random.Generator,
+    count: tuple[int, int] = (1, 6),
+    radius: tuple[int, int] = (1, 3),
+    gray: tuple[int, int] = (40, 200),
+) -> np.ndarray:
+    """Draw ``count`` random gray ellipses of the given radii on a copy of a uint8 canvas."""
+    out = canvas.copy()
+    h, w = out.shape[:2]
+    for _ in range(int(rng.integers(count[0], count[1] + 1))):
+        center = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        axes = (int(rng.integers(radius[0], radius[1] + 1)), int(rng.integers(radius[0], radius[1] + 1)))
+        angle = float(rng.uniform(0, 180))
+        cv2.ellipse(out, center, axes, angle, 0, 360, int(rng.integers(gray[0], gray[1] + 1)), -1)
+    return out
+
+
+class WordTransform:
+    """Raw gray word image -> uint8 canvas (HEIGHT x WIDTH), with the chosen augmentation."""
+
+    def __init__(self, augmentation: str = "none", seed: int = 0) -> None:
+        if augmentation not in AUGMENTATIONS:
+            raise ValueError(f"data.augmentation: unknown {augmentation!r}; use one of {', '.join(AUGMENTATIONS)}")
+        self.augmentation = augmentation
+        self.seed = seed
+        self.translate = "translate" in augmentation
+        self.noise = "noise" in augmentation
+        # Geometry on the raw crop; edges replicated so no artificial borders appear.
+        self.word_ops = A.Compose(
+            [A.Affine(shear={"x": (-10, 10), "y": (0, 0)}, rotate=(-2, 2), fit_output=True, border_mode=cv2.BORDER_REPLICATE, p=0.7)]
+        ) if self.translate else None
+        # Placement of the fitted word: shrink it a little so there is room to move, then pad at a random spot.
+        self.place_ops = A.Compose(
+            [
+                A.RandomScale(scale_limit=(-0.4, 0.0), interpolation=cv2.INTER_AREA, p=0.8),
+                A.PadIfNeeded(HEIGHT, WIDTH, position="random", border_mode=cv2.BORDER_CONSTANT, fill=BACKGROUND),
+            ]
+        ) if self.translate else None
+        self.canvas_ops = A.Compose(
+            [
+                BackgroundSpecks(p=0.6),
+                A.GaussNoise(std_range=(0.01, 0.06), p=0.5),
+                A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.3, 0.9), p=0.3),
+            ]
+        ) if self.noise else None
+
+    def __call__(self, image: np.ndarray, index: int = 0, epoch: int = 0) -> np.ndarray:
+        if self.augmentation == "none":
+            return place(fit_word(image))
+        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+        for i, ops in enumerate((self.word_ops, self.place_ops, self.canvas_ops)):
+            if ops is not None:
+                ops.set_random_seed(seed + i)
+        if self.word_ops is not None:
+            image = self.word_ops(image=image)["image"]
+        word = fit_word(image)
+        if self.place_ops is not None:
+            canvas = self.place_ops(image=word)["image"]
+            if canvas.shape != (HEIGHT, WIDTH):  # RandomScale may round a side up by a pixel
+                canvas = place(fit_word(canvas))
+        else:
+            canvas = place(word)
+        if self.canvas_ops is not None:
+            canvas = self.canvas_ops(image=canvas)["image"]
+        return canvas

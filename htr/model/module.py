@@ -1,0 +1,175 @@
+"""Thin LightningModule around the CRNN: CTC loss, optimiser, CER/WER/word accuracy."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.text import CharErrorRate, WordErrorRate
+
+from htr.model.crnn import CRNN
+from htr.text import BLANK, IAM_CHARSET, Charset, decode, encode_batch
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the file and what to do."""
+
+
+class WordAccuracy(MeanMetric):
+    """Share of words recognised exactly (corpus level, synced across ranks)."""
+
+    def update(self, preds: list[str], targets: list[str]) -> None:  # type: ignore[override]
+        super().update(torch.tensor([float(p == t) for p, t in zip(preds, targets)]))
+
+
+class HTRModule(pl.LightningModule):
+    """SimpleHTR recogniser. ``charset`` and every argument are saved in the checkpoint.
+
+    Args:
+        charset: characters the model can output (class 0 is the CTC blank).
+        pooling: ``max`` (SimpleHTR) or ``blur`` (anti-aliased max-pool, Zhang 2019).
+        lr, weight_decay: AdamW settings.
+        scheduler: ``none``, ``cosine`` (to zero over training) or ``onecycle``.
+        warmup_steps: linear warm-up of the learning rate.
+        decoder, beam_width: decoding for validation/test metrics (``best_path`` or ``beam``).
+        max_bad_batches: consecutive non-finite losses after which training stops (diverged).
+    """
+
+    def __init__(
+        self,
+        charset: str = IAM_CHARSET,
+        pooling: str = "max",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: str = "cosine",
+        warmup_steps: int = 200,
+        decoder: str = "best_path",
+        beam_width: int = 10,
+        max_bad_batches: int = 20,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.charset = Charset(charset)
+        self.model = CRNN(self.charset.num_classes, pooling=pooling)
+        self.val_cer, self.val_wer, self.val_acc = CharErrorRate(), WordErrorRate(), WordAccuracy()
+        self.test_cer, self.test_wer, self.test_acc = CharErrorRate(), WordErrorRate(), WordAccuracy()
+        self.skipped_batches = 0
+        self._bad_in_a_row = 0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (B, 1, 32, 128) -> log-probs (B, 32, C)."""
+        return self.model(images)
+
+    def ctc_loss(self, log_probs: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        targets, target_lengths = encode_batch(texts, self.charset)
+        input_lengths = torch.full((log_probs.shape[0],), log_probs.shape[1], dtype=torch.long)
+        return F.ctc_loss(
+            log_probs.transpose(0, 1),
+            targets.to(log_probs.device),
+            input_lengths,
+            target_lengths,
+            blank=BLANK,
+            reduction="mean",
+            zero_infinity=True,
+        )
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        loss = self.ctc_loss(self(batch["image"]), batch["text"])
+        if not torch.isfinite(loss):
+            # Skip the update rather than poison the weights; stop if it keeps happening.
+            self.skipped_batches += 1
+            self._bad_in_a_row += 1
+            log.warning("non-finite loss in batch %d of epoch %d: skipped (%d so far)", batch_idx, self.current_epoch, self.skipped_batches)
+            if self._bad_in_a_row >= self.hparams.max_bad_batches:
+                raise RuntimeError(
+                    f"training diverged: {self._bad_in_a_row} non-finite losses in a row; lower --model.lr or check the data"
+                )
+            return None
+        self._bad_in_a_row = 0
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["text"]))
+        self.log("train/skipped_batches", float(self.skipped_batches), batch_size=len(batch["text"]))
+        return loss
+
+    def predict_texts(self, images: torch.Tensor) -> list[str]:
+        return decode(self(images), self.charset, self.hparams.decoder, self.hparams.beam_width)
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+        log_probs = self(batch["image"])
+        texts = batch["text"]
+        loss = self.ctc_loss(log_probs, texts)
+        preds = decode(log_probs, self.charset, self.hparams.decoder, self.hparams.beam_width)
+        cer, wer, acc = (self.val_cer, self.val_wer, self.val_acc) if stage == "val" else (self.test_cer, self.test_wer, self.test_acc)
+        cer.update(preds, texts)
+        wer.update(preds, texts)
+        acc.update(preds, texts)
+        n = len(texts)
+        self.log(f"{stage}/loss", loss, batch_size=n, sync_dist=True)
+        self.log(f"{stage}/cer", cer, prog_bar=True, batch_size=n)
+        self.log(f"{stage}/wer", wer, batch_size=n)
+        self.log(f"{stage}/acc", acc, prog_bar=stage == "val", batch_size=n)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(self.hparams.warmup_steps, total // 2)
+        kind = self.hparams.scheduler
+        if kind == "none":
+            return opt
+        if kind == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=total)
+        elif kind == "cosine":
+            def factor(step: int) -> float:
+                if step < warmup:
+                    return (step + 1) / warmup
+                progress = min(1.0, (step - warmup) / max(1, total - warmup))
+                return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        else:
+            raise ValueError(f"model.scheduler: unknown {kind!r}; use none, cosine or onecycle")
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> HTRModule:
+    """Load an HTRModule from a Lightning checkpoint, with one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise CheckpointError(f"{path}: not a Lightning checkpoint of this project (no state_dict/hyper_parameters)")
+    hparams = dict(ckpt["hyper_parameters"])
+    try:
+        module = HTRModule(**hparams)
+    except TypeError as err:
+        raise CheckpointError(f"{path}: hyper-parameters do not match this code's HTRModule ({err})") from None
+    state = ckpt["state_dict"]
+    own = module.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    missing = [k for k in own if k not in state]
+    if mismatched or missing:
+        what = f"shape mismatch in {mismatched[:3]}" if mismatched else f"missing weights {missing[:3]}"
+        raise CheckpointError(
+            f"{path}: weights do not fit the architecture/charset stored in the checkpoint ({what}); "
+            "was it written by another version of the model?"
+        )
+    module.load_state_dict(state, strict=False)
+    module.eval()
+    return module.to(map_location)

@@ -1,0 +1,79 @@
+"""Fixtures: small real datasets made by the tests (no download, no embedded data)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+WORDS = ["are", "the", "to", "and", "Moon", "tell", "a", "of", "11", "it's", "pool", "go", ".", ",", "Hill", "word"]
+
+
+def render_word(text: str, size: int = 28, seed: int = 0) -> np.ndarray:
+    """A word in PIL's built-in font on light paper, tightly cropped: enough for real tests."""
+    rng = np.random.default_rng(seed)
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = font.getbbox(text)
+    w, h = right - left + 8, bottom - top + 8
+    im = Image.new("L", (max(w, 8), max(h, 8)), int(rng.integers(225, 250)))
+    ImageDraw.Draw(im).text((4 - left, 4 - top), text, fill=int(rng.integers(10, 60)), font=font)
+    return np.asarray(im)
+
+
+def write_folder_dataset(root: Path, words: list[str], per_word: int = 2, splits: tuple[str, ...] = ("train", "val", "test")) -> Path:
+    """root/<split>/labels.tsv + images, every split holding every word."""
+    for split in splits:
+        d = root / split / "images"
+        d.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for i, word in enumerate(words * per_word):
+            name = f"images/{i:04d}.png"
+            Image.fromarray(render_word(word, seed=i)).save(root / split / name)
+            lines.append(f"{name}\t{word}")
+        (root / split / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def folder_dataset(tmp_path: Path) -> Path:
+    return write_folder_dataset(tmp_path / "words", WORDS)
+
+
+@pytest.fixture
+def iam_dataset(tmp_path: Path) -> Path:
+    """A small IAM-format tree with the awkward cases of the real one."""
+    root = tmp_path / "iam"
+    lines = ["#--- words.txt: IAM format ---", "# format: a01-000u-00-00 ok 154 1 408 768 27 51 AT A"]
+    n = 0
+    for form_no in range(6):
+        form = f"a0{form_no}-00{form_no}u"
+        for line_no in range(2):
+            for word_no, word in enumerate(WORDS[:4]):
+                wid = f"{form}-{line_no:02d}-{word_no:02d}"
+                path = root / "words" / form.split("-")[0] / form / f"{wid}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(render_word(word, seed=n)).save(path)
+                lines.append(f"{wid} ok 154 408 768 27 51 AT {word}")
+                n += 1
+    f = "a09-009"
+    d = root / "words" / "a09" / f
+    d.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(render_word("New York", seed=1)).save(d / f"{f}-00-00.png")
+    lines.append(f"{f}-00-00 ok 154 408 768 27 51 NP New York")  # transcription with a space
+    Image.fromarray(render_word("bad", seed=2)).save(d / f"{f}-00-01.png")
+    lines.append(f"{f}-00-01 err 154 408 768 27 51 JJ bad")  # segmentation error
+    lines.append(f"{f}-00-02 ok 154 408 768 27 51 NN missing")  # no image file
+    (d / f"{f}-00-03.png").write_bytes(b"")
+    lines.append(f"{f}-00-03 ok 154 408 768 27 51 NN empty")  # zero-byte image
+    Image.fromarray(render_word("caf", seed=3)).save(d / f"{f}-00-04.png")
+    lines.append(f"{f}-00-04 ok 154 408 768 27 51 NN café")  # character outside IAM's charset
+    lines.append(f"{f}-00-05 ok 154")  # too few fields
+    (root / "ascii").mkdir(parents=True)
+    (root / "ascii" / "words.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root

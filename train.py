@@ -1,0 +1,23 @@
+"""Train the SimpleHTR recogniser: ``python train.py --config configs/baseline.yaml``.
+
+Every field can be overridden on the command line (``--trainer.max_epochs 3``,
+``--data.root /path/to/iam --data.source iam``). ``configs/common.yaml`` is always read
+first; an experiment config only says what differs. Outputs go to ``runs/<run.name>/``:
+checkpoints/ (best by val/cer + last.ckpt), wandb/ (offline by default), metrics.json.
+A run whose last.ckpt exists resumes from it (``--run.resume false`` starts afresh).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+# Quiet, predictable W&B: offline unless the user says otherwise; no console noise in tests.
+os.environ.setdefault("WANDB_SILENT", "true")
+
+from htr.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())
