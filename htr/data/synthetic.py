@@ -57,7 +57,7 @@ from htr.text import IAM_CHARSET, ctc_min_frames
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLITS = ("train", "val", "test", "test_unseen")
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "test_unseen": 4}
 
@@ -131,7 +131,7 @@ class SyntheticConfig:
     # Word probability ~ frequency ** word_freq_power (1.0 = natural Zipf frequencies).
     word_freq_power: float = 1.0
     # Font size (em, px) range of the raw rendering; IAM crops are ~40-120 px high.
-    font_size: tuple[int, int] = (40, 76)
+    font_size: tuple[int, int] = (48, 92)
 
     def __post_init__(self) -> None:
         self.heldout_fonts = tuple(self.heldout_fonts)
@@ -333,6 +333,9 @@ def _label_ok(text: str) -> bool:
     )
 
 
+_FRAGMENTS = frozenset({"ll", "ve", "re", "nt", "didn", "doesn", "isn", "wasn", "don", "couldn", "wouldn"})
+
+
 @lru_cache(maxsize=8)
 def _vocabulary(size: int, power: float) -> tuple[tuple[str, ...], np.ndarray]:
     """English words (IAM charset) and their cumulative sampling probabilities."""
@@ -340,7 +343,11 @@ def _vocabulary(size: int, power: float) -> tuple[tuple[str, ...], np.ndarray]:
 
     words, weights = [], []
     for w in wordfreq.top_n_list("en", size):
-        if not any(c.isalpha() for c in w):
+        # digits come from the number generator (wordfreq folds digits to 0); single letters
+        # and clitic fragments ("s", "ll", "ve") are tokenizer debris, not words.
+        if not any(c.isalpha() for c in w) or any(c.isdigit() for c in w) or w in _FRAGMENTS:
+            continue
+        if len(w) == 1 and w not in ("a", "i"):
             continue
         # wordfreq lowercases everything: restore the pronoun I and its contractions.
         if w == "i" or w.startswith("i'"):
@@ -418,7 +425,7 @@ def _smooth_2d(rng: np.random.Generator, h: int, w: int, cell: float, sigma: flo
     return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def render_text(font: FontSpec, text: str, rng: np.random.Generator, font_size: tuple[int, int] = (40, 76)) -> np.ndarray:
+def render_text(font: FontSpec, text: str, rng: np.random.Generator, font_size: tuple[int, int] = (48, 92)) -> np.ndarray:
     """Render ``text`` in ``font`` as one IAM-like word crop (2-D uint8) with random writer/scan."""
     if not text or not set(text) <= set(font.chars):
         raise ValueError(f"font {font.name} cannot render {text!r}")
@@ -443,7 +450,7 @@ def render_text(font: FontSpec, text: str, rng: np.random.Generator, font_size: 
     area = int(binary.sum())
     edge = area - int(cv2.erode(binary, np.ones((3, 3), np.uint8)).sum())
     thickness = 2.0 * area / max(1, edge)  # ~ mean stroke width in px
-    target = float(rng.uniform(0.045, 0.10)) * size
+    target = float(rng.uniform(0.045, 0.09)) * size
     diff = target - thickness
     if diff > 1.0:
         k = int(min(4, round(diff))) + 1
@@ -481,7 +488,7 @@ def render_text(font: FontSpec, text: str, rng: np.random.Generator, font_size: 
 
     # 4. Scan: blur, ink and paper gray levels, pen-pressure variation, paper texture, noise.
     alpha = alpha.astype(np.float32) / 255.0
-    sigma = float(rng.uniform(0.3, 1.1))
+    sigma = float(rng.uniform(0.3, 0.9))
     alpha = cv2.GaussianBlur(alpha, (0, 0), sigma)
     oh, ow = alpha.shape
     ink_level = float(rng.uniform(10, 100)) + _smooth_2d(rng, oh, ow, size, float(rng.uniform(0, 15)))
@@ -582,12 +589,9 @@ _WORKER_STATE: dict = {}
 
 
 def _worker_init(config: SyntheticConfig, split: str, out_dir: str) -> None:
-    import torch  # noqa: F401  (keep torch, if loaded, to one thread in workers)
-
-    try:
+    torch = sys.modules.get("torch")  # keep torch, if the parent loaded it, to one thread
+    if torch is not None:
         torch.set_num_threads(1)
-    except Exception:  # noqa: BLE001
-        pass
     cv2.setNumThreads(1)
     _WORKER_STATE.update(config=config, split=split, out_dir=out_dir)
 

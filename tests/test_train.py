@@ -1,0 +1,86 @@
+"""End-to-end training through train.py's CLI on a tiny folder dataset made by the tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from htr.cli import main
+from htr.data.datamodule import WordDataModule
+from htr.model.module import CheckpointError, HTRModule, load_checkpoint
+
+from conftest import write_folder_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train(tmp_path: Path, data_root: Path, *extra: str, config: str = "baseline") -> int:
+    return main(
+        [
+            "--config", str(ROOT / "configs" / f"{config}.yaml"),
+            "--data.source", "folder",
+            "--data.root", str(data_root),
+            "--data.num_workers", "0",
+            "--data.batch_size", "8",
+            "--run.dir", str(tmp_path / "runs"),
+            "--run.test_splits", "[test]",
+            "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false",
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.parametrize("config", ["baseline", "augmented"])
+def test_fast_dev_run(tmp_path: Path, folder_dataset: Path, config: str) -> None:
+    assert train(tmp_path, folder_dataset, "--trainer.fast_dev_run", "true", config=config) == 0
+
+
+def test_overfit_eight_samples_to_zero_cer_and_reload(tmp_path: Path) -> None:
+    words = ["are", "the", "Moon", "tell", "of", "11", "pool", "go"]
+    data_root = write_folder_dataset(tmp_path / "eight", words, per_word=1)
+    code = train(
+        tmp_path, data_root,
+        "--trainer.max_epochs", "150", "--model.lr", "0.003", "--model.scheduler", "none",
+        "--trainer.check_val_every_n_epoch", "25", "--run.wandb", "disabled", "--run.name", "overfit",
+    )
+    assert code == 0
+    run = tmp_path / "runs" / "overfit"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["cer"] == 0.0 and metrics["test"]["acc"] == 1.0 and metrics["test"]["n"] == 8
+
+    # A checkpoint alone reproduces the model: same charset, same predictions.
+    module = load_checkpoint(metrics["best_checkpoint"])
+    assert module.charset.chars == WordDataModule().charset
+    dm = WordDataModule(source="folder", root=str(data_root), num_workers=0)
+    batch = next(iter(dm.test_dataloader() if dm.setup() is None else None))
+    assert module.predict_texts(batch["image"]) == batch["text"]
+    again = HTRModule.load_from_checkpoint(metrics["best_checkpoint"], map_location="cpu").eval()
+    with torch.no_grad():
+        assert torch.equal(again(batch["image"]), module(batch["image"]))
+
+
+def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) -> None:
+    args = ("--run.wandb", "disabled", "--run.name", "resumed")
+    assert train(tmp_path, folder_dataset, "--trainer.max_epochs", "1", *args) == 0
+    last = tmp_path / "runs" / "resumed" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 0
+    assert train(tmp_path, folder_dataset, "--trainer.max_epochs", "3", *args) == 0
+    assert torch.load(last, weights_only=False)["epoch"] == 2
+    assert json.loads((tmp_path / "runs" / "resumed" / "metrics.json").read_text())["epochs"] == 3
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "none.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.ckpt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.ckpt")
+
+
+def test_missing_dataset_root_exits_with_message(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert train(tmp_path, tmp_path / "absent", "--run.wandb", "disabled") == 2
+    assert "absent: dataset folder not found" in caplog.text
