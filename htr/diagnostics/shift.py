@@ -1,0 +1,78 @@
+"""Translation sweep (the seed article's Fig. 5) and the 4-px periodicity of its curve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from htr.data.preprocess import BACKGROUND
+from htr.diagnostics.forward import score_canvases
+from htr.text import Charset
+
+
+@dataclass
+class ShiftSweep:
+    """Score of one text for the canvas content shifted right by each of ``shifts`` pixels."""
+
+    shifts: np.ndarray  # (S,) int
+    scores: np.ndarray  # (S,) p(text | shifted canvas)
+    log_scores: np.ndarray  # (S,)
+    texts: list[str]  # best-path text per shift
+
+
+def max_shift_for(canvas: np.ndarray, background: int = BACKGROUND) -> int:
+    """Largest right shift that keeps every non-background column on the canvas."""
+    cols = np.flatnonzero((np.asarray(canvas) != background).any(axis=0))
+    width = canvas.shape[1]
+    return width - 1 - int(cols[-1]) if cols.size else width - 1
+
+
+def shift_right(canvas: np.ndarray, s: int, background: int = BACKGROUND) -> np.ndarray:
+    """The canvas content moved right by ``s`` px, the left ``s`` columns filled with background."""
+    out = np.full_like(canvas, background)
+    out[:, s:] = canvas[:, : canvas.shape[1] - s]
+    return out
+
+
+def shift_sweep(
+    model: nn.Module,
+    canvas: np.ndarray,
+    text: str,
+    charset: Charset,
+    max_shift: int = 16,
+    background: int = BACKGROUND,
+) -> ShiftSweep:
+    """Shift by s = 0..S px (one batched forward); S = min(max_shift, room right of the ink)."""
+    canvas = np.asarray(canvas, dtype=np.uint8)
+    top = min(max_shift, max_shift_for(canvas, background))
+    shifts = np.arange(top + 1)
+    log_scores, texts = score_canvases(model, np.stack([shift_right(canvas, int(s), background) for s in shifts]), text, charset)
+    return ShiftSweep(shifts, np.exp(log_scores), log_scores, texts)
+
+
+def periodicity(curve: np.ndarray, period: int = 4, harmonics: bool = False) -> float:
+    """Share of the detrended curve's spectral power at period ``period`` (0..1; NaN if undefined).
+
+    Exactly: keep the first ``N' = floor(N / period) * period`` points (so that frequency
+    1/period falls on FFT bin ``k = N' / period``), subtract the least-squares line, take
+    ``|rfft|^2`` and return power(bin k) / power(bins 1..N'/2). With ``harmonics`` the bins
+    2k, 3k, ... (a non-sinusoidal 4-px pattern) count too. NaN for fewer than two periods, a
+    non-finite curve, or a curve that is a straight line.
+    """
+    y = np.asarray(curve, dtype=np.float64)
+    n = (len(y) // period) * period
+    if period < 2 or n < 2 * period or not np.isfinite(y[:n]).all():
+        return float("nan")
+    y = y[:n]
+    scale = max(1.0, float(np.abs(y).max()))
+    t = np.arange(n)
+    y = y - np.polyval(np.polyfit(t, y, 1), t)
+    power = np.abs(np.fft.rfft(y)) ** 2
+    total = power[1:].sum()
+    if total <= 1e-20 * scale**2 * n:
+        return float("nan")
+    k = n // period
+    bins = np.arange(k, n // 2 + 1, k) if harmonics else np.array([k])
+    return float(power[bins].sum() / total)

@@ -1,0 +1,89 @@
+"""Checkpoint evaluation behind evaluate.py: metrics per checkpoint and split, one table."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from jsonargparse import ArgumentParser
+
+from htr.data.datamodule import WordDataModule
+from htr.data.readers import DatasetError
+from htr.io import write_json
+from htr.model.module import CheckpointError, HTRModule, load_checkpoint
+
+log = logging.getLogger("htr.evaluate")
+
+
+def checkpoint_name(path: str | Path) -> str:
+    """``checkpoints/baseline.ckpt`` -> baseline; ``runs/aug/checkpoints/last.ckpt`` -> aug."""
+    path = Path(path)
+    if path.stem in ("last",) or path.stem.startswith(("best", "epoch")):
+        return path.parent.parent.name or path.stem
+    return path.stem
+
+
+def evaluate_split(module: HTRModule, data: WordDataModule, split: str, device: str = "cpu", progress: bool = True) -> dict[str, float]:
+    """CER, WER, word accuracy (corpus level) and n of ``module`` on one split, via its own test_step."""
+    trainer = pl.Trainer(
+        accelerator=device, devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=progress, enable_model_summary=False,
+    )
+    data.hparams.test_split = split
+    result = trainer.test(module, datamodule=data, verbose=False)[0]
+    metrics = {k.split("/", 1)[1]: float(v) for k, v in result.items()}
+    metrics["n"] = len(data.splits()[split])
+    return metrics
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'checkpoint':<24} {'split':<12} {'CER':>7} {'WER':>7} {'acc':>7} {'n':>7}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['checkpoint']:<24} {r['split']:<12} {r['cer']:>7.4f} {r['wer']:>7.4f} {r['acc']:>7.4f} {r['n']:>7d}")
+    return "\n".join(lines)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="evaluate.py", description=__doc__)
+    parser.add_argument("checkpoints", nargs="+", type=str, help="checkpoint files (.ckpt)")
+    parser.add_argument("--splits", type=list[str], default=["test", "test_unseen"], help="splits to evaluate")
+    parser.add_argument("--out", type=str, default="reports/compare", help="report folder (metrics.json)")
+    parser.add_argument("--device", type=str, default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--progress", type=bool, default=True, help="progress bars")
+    parser.add_class_arguments(WordDataModule, "data", skip={"charset", "augmentation"})
+    return parser
+
+
+def main(args: list[str] | None = None) -> int:
+    cfg = build_parser().parse_args(args)
+    try:
+        modules = {}
+        for path in cfg.checkpoints:
+            name = checkpoint_name(path)
+            if name in modules:
+                name = f"{name}_{len(modules)}"
+            modules[name] = load_checkpoint(path)
+        rows = []
+        results: dict[str, Any] = {}
+        for name, module in modules.items():
+            data = WordDataModule(charset=module.charset.chars, **{k: v for k, v in vars(cfg.data).items()})
+            data.prepare_data()
+            results[name] = {"checkpoint": str(cfg.checkpoints[list(modules).index(name)]), "hparams": dict(module.hparams)}
+            for split in cfg.splits:
+                if split not in data.splits():
+                    log.warning("%s: no split %r; skipped", cfg.data.root, split)
+                    continue
+                metrics = evaluate_split(module, data, split, cfg.device, cfg.progress)
+                results[name][split] = metrics
+                rows.append({"checkpoint": name, "split": split, **metrics})
+    except (CheckpointError, DatasetError) as err:
+        log.error("%s", err)
+        return 2
+    print(format_table(rows))
+    out = Path(cfg.out)
+    write_json(out / "metrics.json", results)
+    log.info("wrote %s", out / "metrics.json")
+    return 0

@@ -1,0 +1,241 @@
+"""Diagnostics on models whose answer is known, and fast == naive on the real CRNN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import render_word
+from torch import nn
+
+from htr.data.preprocess import BACKGROUND, to_canvas
+from htr.diagnostics import (
+    IncrementalCNN,
+    deletion_curve,
+    edit,
+    off_ink_share,
+    parse_edit,
+    periodicity,
+    plot_deletion,
+    plot_edits,
+    plot_relevance,
+    plot_shift,
+    relevance,
+    shift_sweep,
+    shortcut_scores,
+    supports_incremental,
+)
+from htr.diagnostics.edits import EditSpecError
+from htr.diagnostics.relevance import histogram_weights, make_perturbations, perturbation_log_scores
+from htr.diagnostics.shift import max_shift_for
+from htr.model.crnn import CRNN
+from htr.text import Charset
+
+CHARSET = Charset("aer")
+
+
+class OnePixel(nn.Module):
+    """p('a') depends on pixel (y, x) only: frame 0 says 'a' with logit w * (pixel - 0.5)."""
+
+    def __init__(self, y: int, x: int, w: float = 4.0) -> None:
+        super().__init__()
+        self.y, self.x = y, x
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        b = images.shape[0]
+        logits = torch.zeros(b, 32, CHARSET.num_classes)
+        logits[:, :, 0] = 6.0  # blank everywhere else
+        logits[:, 0, 0] = 0.0
+        logits[:, 0, 1] = self.w * (images[:, 0, self.y, self.x] - 0.5)
+        return logits.log_softmax(-1)
+
+
+class GlobalInk(nn.Module):
+    """Translation invariant: every frame sees only the mean ink of the whole image."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        ink = (1 - images).mean(dim=(1, 2, 3))
+        logits = torch.zeros(images.shape[0], 32, CHARSET.num_classes)
+        logits[:, :, 0] = 2.0
+        logits[:, :, 1] = 20 * ink[:, None]
+        return logits.log_softmax(-1)
+
+
+def random_crnn(pooling: str, seed: int = 0) -> CRNN:
+    """Random CRNN in eval mode with non-trivial BatchNorm statistics."""
+    torch.manual_seed(seed)
+    model = CRNN(CHARSET.num_classes, pooling=pooling)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def canvas() -> np.ndarray:
+    return to_canvas(render_word("are"))
+
+
+def test_one_pixel_model_relevance_only_there_and_sign_flips(canvas: np.ndarray) -> None:
+    y, x = 16, 10
+    model = OnePixel(y, x)
+    rel = relevance(model, canvas, "a", CHARSET, method="fast")  # no cnn/head: falls back to naive
+    assert rel.shape == canvas.shape
+    mask = np.zeros_like(rel, dtype=bool)
+    mask[y, x] = True
+    assert np.all(rel[~mask] == 0)
+    assert abs(rel[y, x]) > 0.1
+    with torch.no_grad():
+        model.w.neg_()
+    flipped = relevance(model, canvas, "a", CHARSET, weights="histogram")
+    assert np.all(flipped[~mask] == 0)
+    assert np.sign(flipped[y, x]) == -np.sign(rel[y, x])
+
+
+def test_one_pixel_windows_average_over_covering_windows(canvas: np.ndarray) -> None:
+    model = OnePixel(5, 7)
+    rel = relevance(model, canvas, "a", CHARSET, window=3, stride=1)
+    nonzero = np.argwhere(rel != 0)
+    assert nonzero[:, 0].min() >= 3 and nonzero[:, 0].max() <= 7  # windows covering (5, 7)
+    assert nonzero[:, 1].min() >= 5 and nonzero[:, 1].max() <= 9
+
+
+def test_histogram_weights_match_seed_bins() -> None:
+    img = np.array([[0, 10, 60, 200, 255, 255]], dtype=np.uint8)
+    w = histogram_weights(img, (0, 63, 127, 191, 255))
+    np.testing.assert_allclose(w, [2 / 6, 1 / 6, 0, 1 / 6, 2 / 6])
+
+
+def test_conditional_sampling_on_flat_paper_is_zero(canvas: np.ndarray) -> None:
+    model = OnePixel(2, 120)  # a background pixel: its ring is all paper, no change possible
+    rel = relevance(model, canvas, "a", CHARSET, sampling="conditional", n_samples=4)
+    assert np.all(rel == 0)
+
+
+@pytest.mark.parametrize("pooling", ["max", "blur"])
+def test_incremental_features_equal_full_cnn_at_every_column(pooling: str, canvas: np.ndarray) -> None:
+    model = random_crnn(pooling)
+    assert supports_incremental(model)
+    g = torch.Generator().manual_seed(1)
+    x = torch.as_tensor(canvas, dtype=torch.float32)[None, None] / 255
+    with torch.inference_mode():
+        inc = IncrementalCNN(model.cnn, x)
+        for a in list(range(0, 128, 5)) + [1, 2, 3, 123, 124, 125, 126, 127]:
+            for width in (1, 2, 4):
+                b = min(128, a + width)
+                strips = torch.rand(2, 1, 32, b - a, generator=g)
+                full = x.repeat(2, 1, 1, 1)
+                full[..., a:b] = strips
+                torch.testing.assert_close(inc.splice(strips, a, b), model.cnn(full), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("pooling", ["max", "blur"])
+@pytest.mark.parametrize(
+    ("width", "window", "stride", "sampling"),
+    [(32, 1, 1, "marginal"), (64, 4, 2, "marginal"), (64, 3, 2, "conditional")],
+)
+def test_fast_equals_naive_on_real_crnn(pooling: str, width: int, window: int, stride: int, sampling: str, canvas: np.ndarray) -> None:
+    """Narrow canvases keep the naive reference cheap; the CRNN takes any width."""
+    model = random_crnn(pooling)
+    img = np.ascontiguousarray(canvas[:, :width])
+    kw = dict(window=window, stride=stride, sampling=sampling, gray_levels=(0, 127, 255), n_samples=3, eps=1e-300)
+    fast = relevance(model, img, "are", CHARSET, method="fast", **kw)
+    naive = relevance(model, img, "are", CHARSET, method="naive", **kw)
+    assert np.abs(naive).max() > 1e-3  # a real map, not all zeros
+    np.testing.assert_allclose(fast, naive, atol=1e-4, rtol=0)
+
+
+def test_fast_equals_naive_log_scores_full_width(canvas: np.ndarray) -> None:
+    model = random_crnn("max")
+    pert = make_perturbations(canvas, window=4, stride=4, gray_levels=(0, 255))
+    c_fast, fast = perturbation_log_scores(model, canvas, "are", CHARSET, pert, "fast")
+    c_naive, naive = perturbation_log_scores(model, canvas, "are", CHARSET, pert, "naive")
+    assert c_fast == pytest.approx(c_naive, abs=1e-5)
+    np.testing.assert_allclose(fast, naive, atol=1e-4 * max(1.0, abs(c_naive)), rtol=0)
+
+
+def test_shift_sweep_of_translation_invariant_model_is_flat(canvas: np.ndarray) -> None:
+    sweep = shift_sweep(GlobalInk(), canvas, "a", CHARSET, max_shift=16)
+    assert list(sweep.shifts) == list(range(min(16, max_shift_for(canvas)) + 1))
+    np.testing.assert_allclose(sweep.log_scores, sweep.log_scores[0], atol=1e-5)
+    assert len(sweep.texts) == len(sweep.shifts)
+
+
+def test_shift_sweep_never_pushes_ink_off_the_canvas() -> None:
+    canvas = np.full((32, 128), BACKGROUND, dtype=np.uint8)
+    canvas[10:20, 0:120] = 0  # ink up to column 119: room for 8 px
+    sweep = shift_sweep(GlobalInk(), canvas, "a", CHARSET, max_shift=16)
+    assert sweep.shifts[-1] == 8
+
+
+def test_periodicity() -> None:
+    t = np.arange(17)
+    assert periodicity(np.sin(2 * np.pi * t / 4) + 0.3 * t) == pytest.approx(1.0, abs=1e-9)
+    assert periodicity(np.sin(2 * np.pi * t / 8)) < 0.2
+    assert np.isnan(periodicity(0.5 * t))  # a straight line has no periodic part
+    assert np.isnan(periodicity(np.ones(5)))  # too short
+
+
+def test_edit_specs_and_results(canvas: np.ndarray) -> None:
+    e = parse_edit("2,3,5,7=0")
+    edited = e.apply(canvas)
+    assert (edited[3:7, 2:5] == 0).all() and edited[7, 2] == canvas[7, 2] and edited[3, 5] == canvas[3, 5]
+    assert parse_edit("dot:10,10,2=0").apply(np.full((32, 128), 255, np.uint8))[10, 10] == 0
+    assert parse_edit("line:0,0,20,0,1=0;px:50,5=7").apply(np.full((32, 128), 255, np.uint8))[5, 50] == 7
+    for bad in ("1,2,3=0", "1,2,3,4=300", "dot:1,2=0", "blob:1,2=0", "5,5,2,2=0", "1,2,3,4"):
+        with pytest.raises(EditSpecError):
+            parse_edit(bad)
+    model = OnePixel(16, 10)
+    results = edit(model, canvas, "a", CHARSET, ["10,16,11,17=0", "10,16,11,17=255"])
+    assert [r.label for r in results] == ["original", "10,16,11,17=0", "10,16,11,17=255"]
+    assert results[2].score > results[1].score  # OnePixel rewards a white pixel
+    assert all(isinstance(r.recognized, str) for r in results)
+
+
+def test_deletion_curve(canvas: np.ndarray) -> None:
+    model = OnePixel(16, 10)
+    rel = np.zeros(canvas.shape)
+    rel[16, 10] = 1.0  # the only pixel that matters comes first
+    fractions, scores, aopc = deletion_curve(model, canvas, "a", CHARSET, rel, steps=4, max_fraction=0.01, replacement=0)
+    assert fractions[0] == 0 and len(scores) == 5
+    assert np.all(scores[1:] == scores[1])  # after step 1 nothing else matters
+    assert aopc == pytest.approx(np.mean(scores[0] - scores))
+
+
+def test_off_ink_share() -> None:
+    canvas = np.full((32, 128), BACKGROUND, dtype=np.uint8)
+    canvas[10:20, 10:20] = 0
+    rel = np.zeros(canvas.shape)
+    rel[15, 15] = 1.0  # on ink
+    rel[2, 100] = 3.0  # far away
+    rel[5, 5] = -10.0  # negative: ignored
+    assert off_ink_share(canvas, rel, distance=2) == pytest.approx(0.75)
+
+
+def test_shortcut_scores_flat_dict(canvas: np.ndarray) -> None:
+    model = GlobalInk()
+    out = shortcut_scores(model, [canvas, canvas], ["a", "a"], CHARSET, max_shift=9, relevance_probes=1, relevance_kwargs={"window": 8, "stride": 8}, aopc=True)
+    assert all(isinstance(v, float) for v in out.values())
+    for key in ("acc@shift0", "logscore@shift9", "acc_drop@8plus", "logscore_drop@8plus", "periodicity@4", "cer@clean", "cer@specks", "cer_increase@specks", "off_ink_evidence", "aopc"):
+        assert key in out
+    assert out["logscore_drop@8plus"] == pytest.approx(0.0, abs=1e-5)  # translation invariant
+
+
+def test_plots_render_png(tmp_path, canvas: np.ndarray) -> None:
+    model = OnePixel(16, 10)
+    rel = np.random.default_rng(0).normal(0, 0.1, canvas.shape)
+    figs = {
+        "relevance": plot_relevance(canvas, rel, "are"),
+        "relevance_auto": plot_relevance(canvas, rel, vmax="auto"),
+        "edits": plot_edits(edit(model, canvas, "a", CHARSET, ["dot:10,16,1=0"]), "a"),
+        "shift": plot_shift(shift_sweep(model, canvas, "a", CHARSET, 6), "a"),
+        "deletion": plot_deletion(*deletion_curve(model, canvas, "a", CHARSET, rel, steps=3)),
+    }
+    for name, fig in figs.items():
+        path = tmp_path / f"{name}.png"
+        fig.savefig(path)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
