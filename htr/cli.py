@@ -15,7 +15,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.io import write_json
-from htr.model.module import HTRModule
+from htr.model.module import HTRModule, TrainingDiverged
 
 log = logging.getLogger("htr.train")
 
@@ -61,7 +61,9 @@ class HTRCLI(LightningCLI):
         ]
         if self._extra["loggers"]:
             extra.append(LearningRateMonitor(logging_interval="epoch"))
-        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + extra
+        # kwargs replace the config's trainer.callbacks, so merge with those (e.g. DiagnosticsCallback).
+        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        kwargs["callbacks"] = list(configured) + list(kwargs.get("callbacks") or []) + extra
         trainer = super().instantiate_trainer(**kwargs)
         if self._extra["loggers"]:
             trainer.loggers = self._extra["loggers"]
@@ -85,6 +87,9 @@ def main(args: list[str] | None = None) -> int:
     except (DatasetError, FileNotFoundError) as err:
         log.error("%s", err)
         return 2
+    except TrainingDiverged as err:
+        log.error("%s (last good weights: last.ckpt of the run)", err)
+        return 3
 
 
 def fit_and_test(cli: HTRCLI) -> int:
@@ -117,4 +122,7 @@ def fit_and_test(cli: HTRCLI) -> int:
     if trainer.is_global_zero:
         write_json(run_dir / "metrics.json", metrics)
         log.info("metrics: %s", {k: v for k, v in metrics.items() if isinstance(v, dict)})
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()  # flush media and history before the next run in this process
     return 0

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from tqdm import tqdm
 from jsonargparse import ArgumentParser
 
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
+from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet, diagnose, select_probes
+from htr.report import write_report
 from htr.io import write_json
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint
 
@@ -53,6 +56,15 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--out", type=str, default="reports/compare", help="report folder (metrics.json)")
     parser.add_argument("--device", type=str, default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--progress", type=bool, default=True, help="progress bars")
+    parser.add_argument("--probes", type=str | None, default=None, help="saved probe set (e.g. runs/baseline/diagnostics/probes.npz); default: chosen from --probe_split")
+    parser.add_argument("--probe_split", type=str, default="val", help="split the probe words are chosen from")
+    parser.add_argument("--num_probes", type=int, default=16)
+    parser.add_argument("--relevance_probes", type=int, default=4, help="probes that get relevance maps and deletion curves")
+    parser.add_argument("--relevance_window", type=int, default=1, help="window size (px) of the relevance maps (1 = the seed's pixel maps)")
+    parser.add_argument("--max_shift", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0, help="probe choice and noise seed")
+    parser.add_argument("--diagnostics", type=bool, default=True, help="run the diagnostics and write the HTML report")
+    parser.add_argument("--wandb", type=str | None, default=None, help="also log the report to W&B: offline | online")
     parser.add_class_arguments(WordDataModule, "data", skip={"charset", "augmentation"})
     return parser
 
@@ -79,11 +91,48 @@ def main(args: list[str] | None = None) -> int:
                 metrics = evaluate_split(module, data, split, cfg.device, cfg.progress)
                 results[name][split] = metrics
                 rows.append({"checkpoint": name, "split": split, **metrics})
-    except (CheckpointError, DatasetError) as err:
+        print(format_table(rows))
+        out = Path(cfg.out)
+        if cfg.diagnostics:
+            probes = load_probes(cfg, data)
+            diagnoses = {}
+            for name, module in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
+                module.to(cfg.device if cfg.device != "auto" else "cpu")
+                diagnoses[name] = diagnose(
+                    module.model, probes, module.charset, cfg.max_shift, cfg.relevance_probes,
+                    {"window": cfg.relevance_window, "stride": 1}, seed=cfg.seed,
+                )
+                results[name]["diagnostics"] = diagnoses[name].scores
+                results[name]["probes"] = diagnoses[name].probe_rows(probes)
+            index = write_report(out, results, diagnoses, probes)
+            log.info("report: %s", index)
+            if cfg.wandb:
+                log_report_to_wandb(out, results, diagnoses, probes, cfg.wandb)
+    except (CheckpointError, DatasetError, ProbeError) as err:
         log.error("%s", err)
         return 2
-    print(format_table(rows))
-    out = Path(cfg.out)
     write_json(out / "metrics.json", results)
     log.info("wrote %s", out / "metrics.json")
     return 0
+
+
+def load_probes(cfg: Any, data: WordDataModule) -> ProbeSet:
+    """The saved probe set given by --probes, or the same seeded choice the training callback makes."""
+    if cfg.probes:
+        return ProbeSet.load(cfg.probes)
+    splits = data.splits()
+    if cfg.probe_split not in splits:
+        raise ProbeError(f"{cfg.data.root}: no split {cfg.probe_split!r} to choose probes from (have {', '.join(sorted(splits))})")
+    return ProbeSet.from_samples(select_probes(splits[cfg.probe_split], cfg.num_probes, cfg.seed))
+
+
+def log_report_to_wandb(out: Path, results: dict[str, Any], diagnoses: dict[str, Diagnosis], probes: ProbeSet, mode: str) -> None:
+    """One W&B run holding the report's figures and tables (offline unless mode='online')."""
+    import wandb
+
+    run = wandb.init(project="htr-shortcuts", name=f"report-{out.name}", dir=str(out), mode=mode, job_type="evaluation")
+    for png in sorted(out.glob("*.png")):
+        run.log({f"report/{png.stem}": wandb.Image(str(png))})
+    keys = sorted({k for d in diagnoses.values() for k in d.scores})
+    run.log({"report/shortcut_scores": wandb.Table(columns=["model", *keys], data=[[n, *[d.scores.get(k) for k in keys]] for n, d in diagnoses.items()])})
+    run.finish()

@@ -12,6 +12,14 @@ from PIL import Image, ImageDraw, ImageFont
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
+# Train-time diagnostics at test size: 4 probes, one coarse relevance map.
+CHEAP_DIAGNOSTICS = [
+    "--trainer.callbacks.init_args.num_probes", "4",
+    "--trainer.callbacks.init_args.relevance_probes", "1",
+    "--trainer.callbacks.init_args.relevance_window", "8",
+    "--trainer.callbacks.init_args.relevance_stride", "8",
+]
+
 WORDS = ["are", "the", "to", "and", "Moon", "tell", "a", "of", "11", "it's", "pool", "go", ".", ",", "Hill", "word"]
 
 

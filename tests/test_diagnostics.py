@@ -69,10 +69,19 @@ def random_crnn(pooling: str, seed: int = 0) -> CRNN:
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
+            m.running_var.uniform_(0.01, 0.05)  # small: amplifies, so pixels matter
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
     return model.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny batches: one intra-op thread is much faster on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -124,25 +133,29 @@ def test_incremental_features_equal_full_cnn_at_every_column(pooling: str, canva
     x = torch.as_tensor(canvas, dtype=torch.float32)[None, None] / 255
     with torch.inference_mode():
         inc = IncrementalCNN(model.cnn, x)
-        for a in list(range(0, 128, 5)) + [1, 2, 3, 123, 124, 125, 126, 127]:
-            for width in (1, 2, 4):
+        for a in [0, 1, 2, 3, 5, 42, 63, 64, 66, 123, 124, 125, 127]:
+            for width in (1, 3):
                 b = min(128, a + width)
                 strips = torch.rand(2, 1, 32, b - a, generator=g)
                 full = x.repeat(2, 1, 1, 1)
                 full[..., a:b] = strips
-                torch.testing.assert_close(inc.splice(strips, a, b), model.cnn(full), atol=2e-5, rtol=1e-4)
+                ref = model.cnn(full)
+                # float summation order differs (narrow convs): compare relative to the scale
+                assert (inc.splice(strips, a, b) - ref).abs().max() <= 1e-5 * ref.abs().max()
 
 
 @pytest.mark.parametrize("pooling", ["max", "blur"])
 @pytest.mark.parametrize(
     ("width", "window", "stride", "sampling"),
-    [(32, 1, 1, "marginal"), (64, 4, 2, "marginal"), (64, 3, 2, "conditional")],
+    [(16, 1, 1, "marginal"), (40, 4, 3, "marginal"), (40, 3, 3, "conditional")],
 )
 def test_fast_equals_naive_on_real_crnn(pooling: str, width: int, window: int, stride: int, sampling: str, canvas: np.ndarray) -> None:
-    """Narrow canvases keep the naive reference cheap; the CRNN takes any width."""
+    """Narrow canvases keep the naive reference cheap (the CRNN takes any width); stride 3 puts
+    windows at every offset modulo the pooling factor 4."""
     model = random_crnn(pooling)
     img = np.ascontiguousarray(canvas[:, :width])
-    kw = dict(window=window, stride=stride, sampling=sampling, gray_levels=(0, 127, 255), n_samples=3, eps=1e-300)
+    levels = (0, 255) if window == 1 else (0, 127, 255)
+    kw = dict(window=window, stride=stride, sampling=sampling, gray_levels=levels, n_samples=2, eps=1e-300)
     fast = relevance(model, img, "are", CHARSET, method="fast", **kw)
     naive = relevance(model, img, "are", CHARSET, method="naive", **kw)
     assert np.abs(naive).max() > 1e-3  # a real map, not all zeros
@@ -151,7 +164,7 @@ def test_fast_equals_naive_on_real_crnn(pooling: str, width: int, window: int, s
 
 def test_fast_equals_naive_log_scores_full_width(canvas: np.ndarray) -> None:
     model = random_crnn("max")
-    pert = make_perturbations(canvas, window=4, stride=4, gray_levels=(0, 255))
+    pert = make_perturbations(canvas, window=8, stride=8, gray_levels=(0, 255))
     c_fast, fast = perturbation_log_scores(model, canvas, "are", CHARSET, pert, "fast")
     c_naive, naive = perturbation_log_scores(model, canvas, "are", CHARSET, pert, "naive")
     assert c_fast == pytest.approx(c_naive, abs=1e-5)
@@ -175,6 +188,8 @@ def test_shift_sweep_never_pushes_ink_off_the_canvas() -> None:
 def test_periodicity() -> None:
     t = np.arange(17)
     assert periodicity(np.sin(2 * np.pi * t / 4) + 0.3 * t) == pytest.approx(1.0, abs=1e-9)
+    assert periodicity(np.array([0, 0, 0, 1.0] * 4 + [0])) == pytest.approx(0.5, abs=1e-9)  # + period 2
+    assert periodicity(np.array([0, 0, 0, 1.0] * 4 + [0]), harmonics=True) == pytest.approx(1.0, abs=1e-9)
     assert periodicity(np.sin(2 * np.pi * t / 8)) < 0.2
     assert np.isnan(periodicity(0.5 * t))  # a straight line has no periodic part
     assert np.isnan(periodicity(np.ones(5)))  # too short

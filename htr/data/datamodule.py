@@ -74,6 +74,10 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 class EpochSampler(Sampler):
     """Seeded shuffle per epoch that yields ``(epoch, index)``; shards itself across DDP ranks.
 
+    Evaluation loaders use it unshuffled, so that under DDP each rank sees its share and the
+    torchmetrics sync gives corpus-level CER/WER (the last share is padded by wrapping, as
+    Lightning's DistributedSampler does).
+
     Lightning calls ``set_epoch`` on it each epoch (configs set
     ``trainer.use_distributed_sampler: false`` so it is not wrapped).
     """
@@ -121,6 +125,8 @@ class WordDataModule(pl.LightningDataModule):
         validate_images: decode every image once at set-up, skipping (and counting) bad ones.
         synthetic: overrides of ``htr.data.synthetic.SyntheticConfig`` (sizes, fonts, seed).
         limit_train: use only the first N training samples (quick runs, overfitting tests).
+        test_split, test_augmentation: what ``test_dataloader`` serves (e.g. ``noise`` to
+            measure noise robustness on a whole split).
     """
 
     def __init__(
@@ -141,6 +147,7 @@ class WordDataModule(pl.LightningDataModule):
         synthetic: dict[str, Any] | None = None,
         limit_train: int | None = None,
         test_split: str = "test",
+        test_augmentation: str = "none",
     ) -> None:
         super().__init__()
         if source not in SOURCES:
@@ -151,6 +158,7 @@ class WordDataModule(pl.LightningDataModule):
         self.root = Path(root)
         self.train_transform = WordTransform(augmentation, seed)
         self.eval_transform = WordTransform("none", seed)
+        self.test_transform = WordTransform(test_augmentation, seed + 1)
         self._splits: dict[str, list[WordSample]] | None = None
         self.skip_reports: list[SkipReport] = []
 
@@ -258,7 +266,10 @@ class WordDataModule(pl.LightningDataModule):
         return self._loader(ds, self.hparams.batch_size, EpochSampler(len(ds), self.hparams.seed))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("val"), self.hparams.eval_batch_size)
+        ds = self.dataset("val")
+        return self._loader(ds, self.hparams.eval_batch_size, EpochSampler(len(ds), self.hparams.seed, shuffle=False))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset(self.hparams.test_split), self.hparams.eval_batch_size)
+        ds = self.dataset(self.hparams.test_split)
+        ds.transform = self.test_transform
+        return self._loader(ds, self.hparams.eval_batch_size, EpochSampler(len(ds), self.hparams.seed, shuffle=False))

@@ -78,7 +78,7 @@ def read_iam_words(root: str | Path, include_err: bool = False) -> tuple[list[Wo
     if words_txt is None:
         raise DatasetError(f"{root}: no words.txt (looked in {root}/ascii/words.txt and {root}/words.txt)")
     report = SkipReport(str(words_txt))
-    samples = []
+    samples, seen = [], set()
     with open(words_txt, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             try:
@@ -93,6 +93,10 @@ def read_iam_words(root: str | Path, include_err: bool = False) -> tuple[list[Wo
                 report.add("lines with fewer than 9 fields", f"line {lineno}")
                 continue
             wid, flag = fields[0], fields[1]
+            if wid in seen:
+                report.add("duplicate word ids", f"line {lineno}: {wid}")
+                continue
+            seen.add(wid)
             if flag == "err" and not include_err:
                 report.add("segmentation 'err' lines (data.include_err=false)", wid)
                 continue

@@ -10,17 +10,22 @@ from htr.diagnostics.forward import score_canvases
 from htr.diagnostics.incremental import IncrementalCNN, supports_incremental
 from htr.diagnostics.plots import plot_deletion, plot_edits, plot_relevance, plot_shift
 from htr.diagnostics.relevance import SEED_GRAY_LEVELS, relevance
-from htr.diagnostics.scores import add_specks, off_ink_share, shortcut_scores
+from htr.diagnostics.probes import Diagnosis, ProbeSet, diagnose, select_probes, shortcut_scores
+from htr.diagnostics.scores import off_ink_share, speckle, summarize, summarize
 from htr.diagnostics.shift import ShiftSweep, periodicity, shift_sweep
 
 __all__ = [
+    "Diagnosis",
+    "ProbeSet",
+    "diagnose",
+    "select_probes",
+    "speckle",
     "SEED_GRAY_LEVELS",
     "Edit",
     "EditResult",
     "EditSpecError",
     "IncrementalCNN",
     "ShiftSweep",
-    "add_specks",
     "deletion_curve",
     "edit",
     "off_ink_share",
@@ -34,5 +39,6 @@ __all__ = [
     "score_canvases",
     "shift_sweep",
     "shortcut_scores",
+    "summarize",
     "supports_incremental",
 ]

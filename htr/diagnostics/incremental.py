@@ -149,7 +149,16 @@ class IncrementalCNN:
 
     def splice(self, x: torch.Tensor, a: int, b: int) -> torch.Tensor:
         """Full feature maps (N, C, H', T) for perturbed input strips ``x`` of columns [a, b)."""
-        values, fa, fb = self.strip(x, a, b)
-        full = self.features.expand(x.shape[0], -1, -1, -1).clone()
-        full[..., fa:fb] = values
+        return self.assemble(*self.strip(x, a, b))
+
+    def assemble(self, values: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        """Clean features with columns [a, b) replaced by ``values`` (N, C, H', b - a)."""
+        full = self.features.expand(values.shape[0], -1, -1, -1).clone()
+        full[..., a:b] = values
         return full
+
+    def changed(self, values: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        """Bool (N,): which strips differ from the clean features at all (others need no head)."""
+        if a >= b:
+            return torch.zeros(values.shape[0], dtype=torch.bool, device=values.device)
+        return (values != self.features[..., a:b]).flatten(1).any(1)

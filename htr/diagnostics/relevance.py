@@ -17,7 +17,8 @@ correction, Zintgraf's eq. 4 with a tiny pseudo-count), so log-odds stay finite 
 Two exact implementations: ``naive`` runs every perturbed image through the model (the
 reference); ``fast`` runs the CNN once and recomputes only the feature columns a window can
 change (:mod:`htr.diagnostics.incremental`), then the sequence head on the spliced features.
-Both skip replacements that leave the image unchanged (their score is the clean score).
+Both skip replacements that leave the image unchanged (their score is the clean score);
+``fast`` also skips the head for perturbations whose CNN features come out bit-identical.
 """
 
 from __future__ import annotations
@@ -186,7 +187,11 @@ def perturbation_log_scores(
                 for k in range(0, len(jobs), batch_size):
                     chunk = jobs[k : k + batch_size]
                     x = normalize(_patched(gray[:, x0:x1], pert, chunk, x0)).to(device)
-                    runner.add(inc.splice(x, x0, x1), chunk)
+                    values, fa, fb = inc.strip(x, x0, x1)
+                    changed = inc.changed(values, fa, fb).cpu().numpy()
+                    if changed.any():  # identical features give the clean score: no head run
+                        keep = [job for job, c in zip(chunk, changed) if c]
+                        runner.add(inc.assemble(values[torch.from_numpy(changed).to(values.device)], fa, fb), keep)
             runner.flush()
         else:
             jobs = [job for group in groups.values() for job in group]

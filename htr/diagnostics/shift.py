@@ -56,10 +56,12 @@ def periodicity(curve: np.ndarray, period: int = 4, harmonics: bool = False) -> 
     """Share of the detrended curve's spectral power at period ``period`` (0..1; NaN if undefined).
 
     Exactly: keep the first ``N' = floor(N / period) * period`` points (so that frequency
-    1/period falls on FFT bin ``k = N' / period``), subtract the least-squares line, take
-    ``|rfft|^2`` and return power(bin k) / power(bins 1..N'/2). With ``harmonics`` the bins
-    2k, 3k, ... (a non-sinusoidal 4-px pattern) count too. NaN for fewer than two periods, a
-    non-finite curve, or a curve that is a straight line.
+    1/period falls on FFT bin ``k = N' / period``); detrend by subtracting the least-squares
+    line through the per-period block means (points ``period*j .. period*j+period-1``, placed at
+    their centres), so a linear trend is removed exactly and a pure period-``period`` wave is
+    left untouched; take ``|rfft|^2`` and return power(bin k) / power(bins 1..N'/2). With
+    ``harmonics`` the bins 2k, 3k, ... (a non-sinusoidal period-4 pattern) count too. NaN for
+    fewer than two periods, a non-finite curve, or no variation left after detrending.
     """
     y = np.asarray(curve, dtype=np.float64)
     n = (len(y) // period) * period
@@ -68,7 +70,9 @@ def periodicity(curve: np.ndarray, period: int = 4, harmonics: bool = False) -> 
     y = y[:n]
     scale = max(1.0, float(np.abs(y).max()))
     t = np.arange(n)
-    y = y - np.polyval(np.polyfit(t, y, 1), t)
+    centres = t.reshape(-1, period).mean(axis=1)
+    line = np.polyfit(centres, y.reshape(-1, period).mean(axis=1), 1)
+    y = y - np.polyval(line, t)
     power = np.abs(np.fft.rfft(y)) ** 2
     total = power[1:].sum()
     if total <= 1e-20 * scale**2 * n:

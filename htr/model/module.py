@@ -23,6 +23,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded; the message names the file and what to do."""
 
 
+class TrainingDiverged(RuntimeError):
+    """Too many non-finite losses in a row: the run stops with this message instead of wasting hours."""
+
+
 class WordAccuracy(MeanMetric):
     """Share of words recognised exactly (corpus level, synced across ranks)."""
 
@@ -89,7 +93,7 @@ class HTRModule(pl.LightningModule):
             self._bad_in_a_row += 1
             log.warning("non-finite loss in batch %d of epoch %d: skipped (%d so far)", batch_idx, self.current_epoch, self.skipped_batches)
             if self._bad_in_a_row >= self.hparams.max_bad_batches:
-                raise RuntimeError(
+                raise TrainingDiverged(
                     f"training diverged: {self._bad_in_a_row} non-finite losses in a row; lower --model.lr or check the data"
                 )
             return None
@@ -155,7 +159,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint of this project (no state_dict/hyper_parameters)")
-    hparams = dict(ckpt["hyper_parameters"])
+    # LightningCLI stores private entries such as "_instantiator"; they are not arguments.
+    hparams = {k: v for k, v in dict(ckpt["hyper_parameters"]).items() if not k.startswith("_")}
     try:
         module = HTRModule(**hparams)
     except TypeError as err:

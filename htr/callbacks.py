@@ -1,0 +1,141 @@
+"""Lightning callbacks: the diagnostics engine run on a fixed probe set during training."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import pytorch_lightning as pl  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from pytorch_lightning.loggers import WandbLogger  # noqa: E402
+
+from htr.diagnostics.plots import plot_relevance, plot_shift  # noqa: E402
+from htr.diagnostics.probes import Diagnosis, ProbeSet, diagnose, select_probes  # noqa: E402
+from htr.io import write_json  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+class DiagnosticsCallback(pl.Callback):
+    """Every ``every_n_epochs`` validation epochs, at the end of fit and of test: diagnose the model.
+
+    The probe set is ``num_probes`` words of the ``probe_split`` chosen with ``seed`` (or
+    loaded from ``probe_file``), saved to ``<run>/diagnostics/probes.{npz,json}`` and reused
+    when the run resumes, so every epoch and checkpoint is probed on the same images.
+    Logged: ``diag/<score>`` scalars, relevance overlays and shift curves as images with
+    captions (text, score, prediction), a per-probe table; the same figures are written as
+    PNG under ``<run>/diagnostics/<tag>/`` with ``scores.json``. Rank zero only.
+    """
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        num_probes: int = 16,
+        relevance_probes: int = 2,
+        relevance_window: int = 4,
+        relevance_stride: int = 4,
+        max_shift: int = 16,
+        probe_split: str = "val",
+        probe_file: str | None = None,
+        seed: int = 0,
+        figures: int = 4,
+    ) -> None:
+        super().__init__()
+        self.every_n_epochs = every_n_epochs
+        self.num_probes = num_probes
+        self.relevance_probes = relevance_probes
+        self.relevance_kwargs = {"window": relevance_window, "stride": relevance_stride}
+        self.max_shift = max_shift
+        self.probe_split = probe_split
+        self.probe_file = probe_file
+        self.seed = seed
+        self.figures = figures
+        self.probes: ProbeSet | None = None
+        self.seconds: list[float] = []
+        self._last_tag: str | None = None
+
+    def out_dir(self, trainer: pl.Trainer) -> Path:
+        return Path(trainer.default_root_dir) / "diagnostics"
+
+    def _probes(self, trainer: pl.Trainer) -> ProbeSet:
+        if self.probes is None:
+            saved = self.out_dir(trainer) / "probes"
+            if self.probe_file:
+                self.probes = ProbeSet.load(self.probe_file)
+            elif saved.with_suffix(".npz").is_file():
+                self.probes = ProbeSet.load(saved)
+            else:
+                samples = trainer.datamodule.splits()[self.probe_split]
+                self.probes = ProbeSet.from_samples(select_probes(samples, self.num_probes, self.seed))
+                self.probes.save(saved)
+        return self.probes
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        self.run(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        tag = f"epoch_{max(trainer.current_epoch - 1, 0):03d}"
+        if self._last_tag != tag:
+            self.run(trainer, pl_module, tag)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.run(trainer, pl_module, "test")
+
+    def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, tag: str) -> Diagnosis | None:
+        if not trainer.is_global_zero:
+            return None
+        start = time.perf_counter()
+        probes = self._probes(trainer)
+        diag = diagnose(pl_module.model, probes, pl_module.charset, self.max_shift, self.relevance_probes, self.relevance_kwargs)
+        figures = self.figures_of(diag, probes)
+        out = self.out_dir(trainer) / tag
+        out.mkdir(parents=True, exist_ok=True)
+        for name, (fig, _caption) in figures.items():
+            fig.savefig(out / f"{name}.png", dpi=100)
+        write_json(out / "scores.json", {"epoch": trainer.current_epoch, "global_step": trainer.global_step, "scores": diag.scores, "probes": diag.probe_rows(probes)})
+        self.log_to_loggers(trainer, diag, probes, figures)
+        self._last_tag = tag
+        self.seconds.append(time.perf_counter() - start)
+        log.info("diagnostics [%s] in %.1f s: acc drop@8+ %.3f, periodicity %.3f", tag, self.seconds[-1], diag.scores.get("acc_drop@8plus", math.nan), diag.scores.get("periodicity@4", math.nan))
+        return diag
+
+    def figures_of(self, diag: Diagnosis, probes: ProbeSet) -> dict[str, tuple[Figure, str]]:
+        figs: dict[str, tuple[Figure, str]] = {}
+        for i in range(min(self.figures, len(probes))):
+            sweep = diag.sweeps[i]
+            caption = f"{probes.texts[i]!r}: score {sweep.scores[0]:.3f}, read {sweep.texts[0]!r}"
+            if i < len(diag.relevance_maps):
+                figs[f"relevance_{i:02d}"] = (plot_relevance(probes.canvases[i], diag.relevance_maps[i], probes.texts[i]), caption)
+            figs[f"shift_{i:02d}"] = (plot_shift(sweep, probes.texts[i]), caption)
+        return figs
+
+    def log_to_loggers(self, trainer: pl.Trainer, diag: Diagnosis, probes: ProbeSet, figures: dict[str, tuple[Figure, str]]) -> None:
+        step = trainer.global_step
+        scalars = {f"diag/{k}": v for k, v in diag.scores.items() if math.isfinite(v)}
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=step)
+            if isinstance(logger, WandbLogger):
+                for kind in ("relevance", "shift"):
+                    items = [(f, c) for n, (f, c) in figures.items() if n.startswith(kind)]
+                    if items:
+                        logger.log_image(key=f"diag/{kind}", images=[figure_to_array(f) for f, _ in items], caption=[c for _, c in items], step=step)
+                rows = diag.probe_rows(probes)
+                logger.log_table(key="diag/probes", columns=list(rows[0]), data=[list(r.values()) for r in rows], step=step)
+
+
+def figure_to_array(fig: Figure) -> Any:
+    """RGB uint8 array of a matplotlib Figure (what W&B's Image takes)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

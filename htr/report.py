@@ -1,0 +1,155 @@
+"""Side-by-side comparison of checkpoints: figures (PNG), tables and one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
+from htr.diagnostics.probes import Diagnosis, ProbeSet  # noqa: E402
+from htr.io import atomic_write_bytes  # noqa: E402
+
+# Scores shown in the comparison table, in this order, with a short explanation.
+TABLE_SCORES = {
+    "acc@shift0": "word accuracy of the probes, unshifted",
+    "acc@shift8": "... shifted right by 8 px",
+    "acc@shift16": "... by 16 px",
+    "acc_drop@8plus": "acc(0) - mean acc over shifts >= 8 px (translation shortcut)",
+    "logscore_drop@8plus": "same for the mean log p(text)",
+    "periodicity@4": "share of the shift curve's power at period 4 px",
+    "off_ink_evidence": "share of positive evidence > 2 px away from ink",
+    "cer@clean": "CER of the probes",
+    "cer@specks": "CER with random specks on the paper",
+    "aopc": "deletion-curve AOPC (higher: the map finds what matters)",
+}
+
+
+def relevance_grid(names: list[str], diagnoses: list[Diagnosis], probes: ProbeSet, vmax: float = SEED_VMAX) -> Figure:
+    """Relevance of the same words (rows) under each model (columns), one colour scale."""
+    rows = min(len(d.relevance_maps) for d in diagnoses)
+    fig = Figure(figsize=(3.2 * len(names) + 0.6, 1.25 * max(rows, 1) + 0.8), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(max(rows, 1), len(names), squeeze=False))
+    im = None
+    for j, (name, diag) in enumerate(zip(names, diagnoses)):
+        for i in range(rows):
+            ax = axes[i, j]
+            ax.imshow(probes.canvases[i], cmap="gray", vmin=0, vmax=255)
+            im = ax.imshow(diag.relevance_maps[i], cmap="bwr", vmin=-vmax, vmax=vmax, alpha=0.6)
+            sweep = diag.sweeps[i]
+            ax.set_title(f"{name}: p={sweep.scores[0]:.2f} read {sweep.texts[0]!r}", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if im is not None:
+        fig.colorbar(im, ax=axes, orientation="horizontal", fraction=0.05, label="weight of evidence (log2 odds; red: for, blue: against)")
+    return fig
+
+
+def shift_overlay(names: list[str], diagnoses: list[Diagnosis], probes: ProbeSet, count: int = 4) -> Figure:
+    """Score of the true text vs shift for the first probes, all models overlaid."""
+    count = min(count, len(probes))
+    fig = Figure(figsize=(4.2 * count, 3.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, count))
+    for i, ax in enumerate(axes):
+        for name, diag in zip(names, diagnoses):
+            s = diag.sweeps[i]
+            ax.plot(s.shifts, s.scores, marker=".", label=name)
+        ax.set_title(repr(probes.texts[i]), fontsize=9)
+        ax.set_xlabel("shift right (px)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(range(0, int(max(len(d.sweeps[i].shifts) for d in diagnoses)), 4))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("p(text | image)")
+    axes[-1].legend(fontsize=8)
+    return fig
+
+
+def accuracy_vs_shift(names: list[str], diagnoses: list[Diagnosis]) -> Figure:
+    """Word accuracy and mean log score of the whole probe set vs shift, per model."""
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax_acc, ax_log = fig.subplots(1, 2)
+    for name, diag in zip(names, diagnoses):
+        shifts = sorted(int(k.split("shift")[1]) for k in diag.scores if k.startswith("acc@shift"))
+        ax_acc.plot(shifts, [diag.scores[f"acc@shift{s}"] for s in shifts], marker=".", label=name)
+        ax_log.plot(shifts, [diag.scores[f"logscore@shift{s}"] for s in shifts], marker=".", label=name)
+    ax_acc.set(xlabel="shift right (px)", ylabel="word accuracy", ylim=(-0.02, 1.02))
+    ax_log.set(xlabel="shift right (px)", ylabel="mean log p(text | image)")
+    for ax in (ax_acc, ax_log):
+        ax.grid(alpha=0.3)
+        ax.set_xticks(range(0, max(len(shifts), 1), 4))
+    ax_acc.legend(fontsize=8)
+    return fig
+
+
+def deletion_overlay(names: list[str], diagnoses: list[Diagnosis]) -> Figure:
+    """Mean deletion curve per model: score as the most relevant pixels are replaced."""
+    fig = Figure(figsize=(4.5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for name, diag in zip(names, diagnoses):
+        if diag.deletions:
+            fractions = diag.deletions[0][0]
+            mean = np.mean([d[1] for d in diag.deletions], axis=0)
+            ax.plot(100 * fractions, mean, marker=".", label=f"{name} (AOPC {np.mean([d[2] for d in diag.deletions]):.3f})")
+    ax.set(xlabel="% pixels replaced (most relevant first)", ylabel="mean p(text | image)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "–" if math.isnan(v) else f"{v:.4f}"
+    return html.escape(str(v))
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(out: str | Path, metrics: dict[str, dict[str, Any]], diagnoses: dict[str, Diagnosis], probes: ProbeSet, title: str = "htr-shortcuts: checkpoint comparison") -> Path:
+    """PNG figures + ``index.html`` (images embedded, opens from disk) under ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names, diags = list(diagnoses), list(diagnoses.values())
+    figures = {
+        "relevance_grid": (relevance_grid(names, diags, probes), "Pixel relevance of the same words under each model (prediction difference analysis; red votes for the true text, blue against)."),
+        "accuracy_vs_shift": (accuracy_vs_shift(names, diags), "Word accuracy and mean log-score of the probe set as the word is shifted right pixel by pixel."),
+        "shift_curves": (shift_overlay(names, diags, probes), "Score of the true text vs shift for single probes (the seed's Fig. 5), models overlaid."),
+        "deletion_curves": (deletion_overlay(names, diags), "Deletion curves: the score as the pixels with the most positive evidence are replaced first."),
+    }
+    sections = []
+    for name, (fig, caption) in figures.items():
+        png = out / f"{name}.png"
+        fig.savefig(png, dpi=110)
+        data = base64.b64encode(png.read_bytes()).decode()
+        sections.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    splits = sorted({s for m in metrics.values() for s, v in m.items() if isinstance(v, dict) and "cer" in v})
+    metric_rows = [[n, s, m[s]["cer"], m[s]["wer"], m[s]["acc"], m[s]["n"]] for n, m in metrics.items() for s in splits if s in m]
+    score_rows = [[key, *[diagnoses[n].scores.get(key, float("nan")) for n in names], TABLE_SCORES[key]] for key in TABLE_SCORES]
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:last-child{{text-align:left}}
+img{{max-width:100%}}figure{{margin:2em 0}}figcaption{{color:#555}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Models: {", ".join(html.escape(n) for n in names)}. Probe set: {len(probes)} words ({html.escape(", ".join(probes.texts[:12]))}{"…" if len(probes) > 12 else ""}).</p>
+<h2>Recognition</h2>{_table(["model", "split", "CER", "WER", "word acc.", "n"], metric_rows)}
+<h2>Shortcut scores (probe set)</h2>{_table(["score", *names, "meaning"], score_rows)}
+<h2>Figures</h2>{"".join(sections)}
+<script>/* lets a headless browser check report that every figure decoded */
+window.addEventListener("load", () => {{ const imgs = [...document.images];
+document.body.dataset.imagesTotal = imgs.length;
+document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length; }});</script>
+</body></html>"""
+    index = out / "index.html"
+    atomic_write_bytes(index, page.encode())
+    return index

@@ -1,0 +1,166 @@
+"""Study runner behind study.py: arms x seeds -> per-run results (JSON + NPZ) -> one report.
+
+Per-run results are small and meant to be committed, so a study spread over several machines
+or sessions resumes from what is there: a run with ``<results>/runs/<arm>-s<seed>.json`` is
+neither trained nor evaluated again. Checkpoints stay under ``run_dir`` (not committed).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jsonargparse import ArgumentParser
+
+from htr.data.datamodule import WordDataModule
+from htr.diagnostics.probes import ProbeSet, diagnose, select_probes
+from htr.evaluation import evaluate_split
+from htr.io import atomic_write_bytes, write_json
+from htr.model.module import load_checkpoint
+
+log = logging.getLogger("htr.study")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="study.py", description=__doc__)
+    p.add_argument("--config", action="config")
+    p.add_argument("--arms", type=dict[str, str], default={"baseline": "configs/baseline.yaml", "augmented": "configs/augmented.yaml"})
+    p.add_argument("--seeds", type=list[int], default=[0, 1, 2])
+    p.add_argument("--train_args", type=list[str], default=[])
+    p.add_argument("--run_dir", type=str, default="runs/study")
+    p.add_argument("--results", type=str, default="docs/results")
+    p.add_argument("--data_root", type=str, default="data/synthetic")
+    p.add_argument("--splits", type=list[str], default=["test", "test_unseen"])
+    p.add_argument("--noise_split", type=str, default="test")
+    p.add_argument("--num_probes", type=int, default=64)
+    p.add_argument("--relevance_probes", type=int, default=4)
+    p.add_argument("--relevance_window", type=int, default=1)
+    p.add_argument("--max_shift", type=int, default=16)
+    p.add_argument("--only", type=list[str] | None, default=None, help="run only these <arm>-s<seed> names")
+    p.add_argument("--report_only", type=bool, default=False, help="just aggregate the results that exist")
+    p.add_argument("--quick", type=bool, default=False, help="use configs/study-quick.yaml (minutes)")
+    return p
+
+
+def run_name(arm: str, seed: int) -> str:
+    return f"{arm}-s{seed}"
+
+
+def train_run(cfg: Any, arm: str, seed: int) -> Path:
+    """Train one run through train.py (resumes on its own from last.ckpt); returns its best checkpoint."""
+    name = run_name(arm, seed)
+    cmd = [
+        sys.executable, str(PROJECT_ROOT / "train.py"), "--config", cfg.arms[arm], *cfg.train_args,
+        "--run.name", name, "--run.dir", cfg.run_dir, "--seed_everything", str(seed), "--data.seed", str(seed),
+        "--data.root", cfg.data_root, "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",
+    ]
+    log.info("training %s: %s", name, " ".join(cmd[1:]))
+    subprocess.run(cmd, check=True, cwd=PROJECT_ROOT)
+    metrics = json.loads((Path(cfg.run_dir) / name / "metrics.json").read_text())
+    return Path(metrics["best_checkpoint"] or Path(cfg.run_dir) / name / "checkpoints" / "last.ckpt")
+
+
+def study_probes(cfg: Any, data: WordDataModule) -> ProbeSet:
+    """One probe set for the whole study, saved with the results so later sessions reuse it."""
+    path = Path(cfg.results) / "probes"
+    if path.with_suffix(".npz").is_file():
+        return ProbeSet.load(path)
+    probes = ProbeSet.from_samples(select_probes(data.splits()["val"], cfg.num_probes, seed=0))
+    probes.save(path)
+    return probes
+
+
+def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str, Any]:
+    """Metrics on every split (+ noisy split) and the diagnostics; relevance maps to an NPZ."""
+    module = load_checkpoint(ckpt)
+    data = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0)
+    out: dict[str, Any] = {"run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams)}
+    for split in cfg.splits:
+        out[split] = evaluate_split(module, data, split, progress=False)
+    noisy = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0, test_augmentation="noise")
+    out[f"{cfg.noise_split}+noise"] = evaluate_split(module, noisy, cfg.noise_split, progress=False)
+    diag = diagnose(module.model, probes, module.charset, cfg.max_shift, cfg.relevance_probes, {"window": cfg.relevance_window, "stride": 1})
+    out["diagnostics"] = diag.scores
+    out["probes"] = diag.probe_rows(probes)
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        relevance=np.stack(diag.relevance_maps) if diag.relevance_maps else np.zeros((0, 32, 128)),
+        shift_scores=np.stack([np.pad(s.scores, (0, cfg.max_shift + 1 - len(s.scores)), constant_values=np.nan) for s in diag.sweeps]),
+    )
+    atomic_write_bytes(Path(cfg.results) / "runs" / f"{name}.npz", buf.getvalue())
+    write_json(Path(cfg.results) / "runs" / f"{name}.json", out)
+    return out
+
+
+def flat(result: dict[str, Any], splits: list[str], noise_split: str) -> dict[str, float]:
+    """The numbers the study aggregates, from one run's results."""
+    row: dict[str, float] = {}
+    for split in [*splits, f"{noise_split}+noise"]:
+        if split in result:
+            for k in ("cer", "wer", "acc"):
+                row[f"{split}/{k}"] = float(result[split][k])
+    row.update({f"diag/{k}": float(v) for k, v in result["diagnostics"].items()})
+    return row
+
+
+def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """mean, sd, n per arm and number, over the seeds whose results exist."""
+    table: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for arm in cfg.arms:
+        rows = []
+        for seed in cfg.seeds:
+            f = Path(cfg.results) / "runs" / f"{run_name(arm, seed)}.json"
+            if f.is_file():
+                rows.append(flat(json.loads(f.read_text()), cfg.splits, cfg.noise_split))
+        if not rows:
+            continue
+        keys = sorted(set().union(*rows))
+        table[arm] = {}
+        for k in keys:
+            vals = np.array([r[k] for r in rows if k in r and math.isfinite(r[k])])
+            table[arm][k] = (float(vals.mean()) if len(vals) else math.nan, float(vals.std(ddof=1)) if len(vals) > 1 else math.nan, int(len(vals)))
+    return table
+
+
+def main(args: list[str] | None = None) -> int:
+    parser = build_parser()
+    cfg = parser.parse_args(args)
+    if cfg.quick:
+        cfg = parser.parse_args(["--config", str(PROJECT_ROOT / "configs" / "study-quick.yaml"), *(args if args is not None else sys.argv[1:])])
+    results = Path(cfg.results)
+    (results / "runs").mkdir(parents=True, exist_ok=True)
+    if not cfg.report_only:
+        probes = None
+        for arm in cfg.arms:
+            for seed in cfg.seeds:
+                name = run_name(arm, seed)
+                if cfg.only and name not in cfg.only:
+                    continue
+                if (results / "runs" / f"{name}.json").is_file():
+                    log.info("%s: results exist; skipped", name)
+                    continue
+                ckpt = train_run(cfg, arm, seed)
+                if probes is None:
+                    data = WordDataModule(root=cfg.data_root, num_workers=0)
+                    probes = study_probes(cfg, data)
+                evaluate_run(cfg, name, ckpt, probes)
+                log.info("%s: done", name)
+    from htr.study_report import write_study_report
+
+    table = aggregate(cfg)
+    if not table:
+        log.error("%s: no run results yet; run without --report_only first", results / "runs")
+        return 2
+    index = write_study_report(cfg, table)
+    log.info("study report: %s", index)
+    return 0
+

@@ -1,0 +1,126 @@
+"""The study report: mean ± sd per arm as a Markdown table, figures, and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
+from htr.diagnostics.probes import ProbeSet  # noqa: E402
+from htr.io import atomic_write_bytes  # noqa: E402
+
+Table = dict[str, dict[str, tuple[float, float, int]]]
+
+# Columns of the headline table: key -> header.
+HEADLINE = {
+    "test/cer": "CER test",
+    "test/acc": "acc test",
+    "test_unseen/cer": "CER unseen fonts",
+    "test+noise/cer": "CER test+noise",
+    "diag/acc@shift0": "probe acc @0",
+    "diag/acc_drop@8plus": "acc drop @>=8 px",
+    "diag/periodicity@4": "periodicity @4 px",
+    "diag/off_ink_evidence": "off-ink evidence",
+    "diag/cer_increase@specks": "CER increase (specks)",
+    "diag/aopc": "AOPC",
+}
+
+
+def fmt(cell: tuple[float, float, int] | None) -> str:
+    if cell is None or math.isnan(cell[0]):
+        return "–"
+    mean, sd, n = cell
+    return f"{mean:.3f}" if n < 2 or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def markdown_table(table: Table) -> str:
+    keys = [k for k in HEADLINE if any(k in row for row in table.values())]
+    lines = ["| arm (seeds) | " + " | ".join(HEADLINE[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for arm, row in table.items():
+        n = max(c[2] for c in row.values())
+        lines.append(f"| {arm} ({n}) | " + " | ".join(fmt(row.get(k)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def shift_figure(table: Table, max_shift: int) -> Figure:
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
+    ax_acc, ax_log = fig.subplots(1, 2)
+    shifts = np.arange(max_shift + 1)
+    for arm, row in table.items():
+        for ax, key in ((ax_acc, "acc"), (ax_log, "logscore")):
+            cells = [row.get(f"diag/{key}@shift{s}", (math.nan, math.nan, 0)) for s in shifts]
+            mean = np.array([c[0] for c in cells])
+            sd = np.nan_to_num(np.array([c[1] for c in cells]))
+            ax.plot(shifts, mean, marker=".", label=arm)
+            ax.fill_between(shifts, mean - sd, mean + sd, alpha=0.15)
+    ax_acc.set(xlabel="shift right (px)", ylabel="probe word accuracy", ylim=(-0.02, 1.02))
+    ax_log.set(xlabel="shift right (px)", ylabel="mean log p(text | image)")
+    for ax in (ax_acc, ax_log):
+        ax.set_xticks(shifts[::4])
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8)
+    return fig
+
+
+def relevance_figure(results: Path, arms: list[str], seed: int, probes: ProbeSet, vmax: float = SEED_VMAX) -> Figure | None:
+    maps = {}
+    for arm in arms:
+        f = results / "runs" / f"{arm}-s{seed}.npz"
+        if f.is_file():
+            maps[arm] = np.load(f)["relevance"]
+    if not maps:
+        return None
+    rows = min(len(m) for m in maps.values())
+    if rows == 0:
+        return None
+    fig = Figure(figsize=(2.9 * len(maps) + 0.5, 1.2 * rows + 0.9), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, len(maps), squeeze=False))
+    im = None
+    for j, (arm, m) in enumerate(maps.items()):
+        for i in range(rows):
+            ax = axes[i, j]
+            ax.imshow(probes.canvases[i], cmap="gray", vmin=0, vmax=255)
+            im = ax.imshow(m[i], cmap="bwr", vmin=-vmax, vmax=vmax, alpha=0.6)
+            ax.set_title(f"{arm}: {probes.texts[i]!r}", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.colorbar(im, ax=axes, orientation="horizontal", fraction=0.05, label="weight of evidence (log2 odds; red: for, blue: against)")
+    return fig
+
+
+def write_study_report(cfg: Any, table: Table) -> Path:
+    """``README.md`` (table), ``study.json`` (all numbers), PNG figures and ``index.html`` in ``cfg.results``."""
+    out = Path(cfg.results)
+    probes = ProbeSet.load(out / "probes")
+    figures = {"shift_curves": (shift_figure(table, cfg.max_shift), "Probe word accuracy and mean log-score vs shift (mean ± sd over seeds).")}
+    rel = relevance_figure(out, list(table), min(cfg.seeds), probes)
+    if rel is not None:
+        figures["relevance_maps"] = (rel, f"Pixel relevance of the same words under each arm (seed {min(cfg.seeds)}).")
+    for name, (fig, _) in figures.items():
+        fig.savefig(out / f"{name}.png", dpi=110)
+    atomic_write_bytes(out / "study.json", json.dumps({arm: {k: list(v) for k, v in row.items()} for arm, row in table.items()}, indent=1).encode())
+    md = ["# Study results", "", "Mean ± sd over seeds (number of seeds in brackets). Made by `python study.py`; numbers from the runs in `runs/*.json`.", "", markdown_table(table), ""]
+    md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
+    atomic_write_bytes(out / "README.md", "\n".join(md).encode())
+    imgs = "".join(
+        f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode((out / f"{n}.png").read_bytes()).decode()}"><figcaption>{html.escape(c)}</figcaption></figure>'
+        for n, (_, c) in figures.items()
+    )
+    keys = [k for k in HEADLINE if any(k in row for row in table.values())]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["arm", *[HEADLINE[k] for k in keys]])
+    body = "".join("<tr><td>" + html.escape(arm) + "</td>" + "".join(f"<td>{fmt(row.get(k))}</td>" for k in keys) + "</tr>" for arm, row in table.items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>htr-shortcuts study</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}img{{max-width:100%}}</style>
+</head><body><h1>htr-shortcuts study</h1><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{imgs}</body></html>"""
+    atomic_write_bytes(out / "index.html", page.encode())
+    return out / "index.html"

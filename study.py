@@ -1,0 +1,19 @@
+"""The whole study: ``python study.py --config configs/study.yaml`` (``--quick`` for a smoke test).
+
+Trains every arm for every seed (skipping runs whose results exist), evaluates all of them on
+the same data and probe set, and writes the study report (mean ± sd per arm) to ``results``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("WANDB_SILENT", "true")
+
+from htr.study import main  # noqa: E402
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())

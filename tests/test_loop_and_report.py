@@ -1,0 +1,120 @@
+"""Diagnostics in the loop (callback -> PNG + W&B offline) and the evaluate.py comparison report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from htr.cli import main as train_main
+from htr.evaluation import main as evaluate_main
+from htr.wandb_offline import latest_offline_run, read_history
+
+from conftest import CHEAP_DIAGNOSTICS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_run(tmp_path: Path, data_root: Path, name: str, config: str, *extra: str) -> Path:
+    code = train_main([
+        "--config", str(ROOT / "configs" / f"{config}.yaml"),
+        "--data.source", "folder", "--data.root", str(data_root), "--data.num_workers", "0", "--data.batch_size", "8",
+        "--run.dir", str(tmp_path / "runs"), "--run.name", name, "--run.test_splits", "[test]",
+        "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        *CHEAP_DIAGNOSTICS, *extra,
+    ])
+    assert code == 0
+    return tmp_path / "runs" / name
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    from conftest import WORDS, write_folder_dataset
+
+    tmp = tmp_path_factory.mktemp("loop")
+    data = write_folder_dataset(tmp / "words", WORDS, per_word=2)
+    base = tiny_run(tmp, data, "base", "baseline", "--run.wandb", "offline")
+    aug = tiny_run(tmp, data, "aug", "augmented", "--run.wandb", "disabled")
+    return data, base, aug
+
+
+def test_callback_writes_pngs_scores_and_wandb_media(two_runs: tuple[Path, Path, Path]) -> None:
+    _, base, _ = two_runs
+    diag = base / "diagnostics"
+    assert (diag / "probes.npz").is_file() and (diag / "probes.json").is_file()
+    epoch = diag / "epoch_000"
+    pngs = sorted(p.name for p in epoch.glob("*.png"))
+    assert "relevance_00.png" in pngs and "shift_00.png" in pngs
+    scores = json.loads((epoch / "scores.json").read_text())
+    assert 0.0 <= scores["scores"]["acc@shift0"] <= 1.0 and "periodicity@4" in scores["scores"]
+    assert len(scores["probes"]) == len(json.loads((diag / "probes.json").read_text())["ids"])
+    # The test split run at the end of training is diagnosed too.
+    assert (diag / "test" / "scores.json").is_file()
+
+    run = latest_offline_run(base)
+    keys = set().union(*read_history(run))
+    assert "off_ink_evidence" in scores["scores"]  # NaN (not logged) when an untrained map has no positive evidence
+    for key in ("diag/acc@shift0", "diag/acc_drop@8plus", "diag/periodicity@4", "diag/cer@specks", "diag/relevance", "diag/shift", "diag/probes", "val/cer", "test/cer"):
+        assert any(k == key or k.startswith(key + "/") for k in keys), key  # media are nested records
+    media = list((run / "files" / "media").rglob("*"))
+    assert any(p.suffix == ".png" and "relevance" in p.name for p in media)
+    assert any(p.suffix == ".png" and "shift" in p.name for p in media)
+    assert any(p.name.endswith(".table.json") for p in media)
+
+
+def test_probe_set_is_reused_when_the_run_resumes(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    data, base, _ = two_runs
+    before = (base / "diagnostics" / "probes.json").read_text()
+    shutil.copytree(base, tmp_path / "runs" / "base")
+    tiny_run(tmp_path, data, "base", "baseline", "--run.wandb", "disabled", "--trainer.max_epochs", "2")
+    assert (tmp_path / "runs" / "base" / "diagnostics" / "probes.json").read_text() == before
+    assert (tmp_path / "runs" / "base" / "diagnostics" / "epoch_001" / "scores.json").is_file()
+
+
+def test_evaluate_writes_the_comparison_report(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    data, base, aug = two_runs
+    out = tmp_path / "report"
+    code = evaluate_main([
+        str(base / "checkpoints" / "last.ckpt"), str(aug / "checkpoints" / "last.ckpt"),
+        "--data.source", "folder", "--data.root", str(data), "--data.num_workers", "0",
+        "--splits", "[test]", "--out", str(out), "--progress", "false",
+        "--probes", str(base / "diagnostics" / "probes.npz"), "--relevance_probes", "2", "--relevance_window", "4",
+    ])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"base", "aug"}
+    for m in metrics.values():
+        assert 0.0 <= m["test"]["cer"] and m["test"]["n"] == 32
+        assert "acc@shift16" in m["diagnostics"] and len(m["probes"]) > 0
+    for png in ("relevance_grid", "accuracy_vs_shift", "shift_curves", "deletion_curves"):
+        assert (out / f"{png}.png").stat().st_size > 1000
+    page = (out / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and "base" in page and "aug" in page
+
+
+def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser check needs it")
+    data, base, aug = two_runs
+    out = tmp_path / "report"
+    assert evaluate_main([
+        str(base / "checkpoints" / "last.ckpt"), str(aug / "checkpoints" / "last.ckpt"),
+        "--data.source", "folder", "--data.root", str(data), "--data.num_workers", "0", "--splits", "[test]",
+        "--out", str(out), "--progress", "false", "--relevance_probes", "1", "--relevance_window", "8",
+    ]) == 0
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000"]
+    url = (out / "index.html").as_uri()
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    loaded = re.search(r'data-images-loaded="(\d+)"', dom)
+    total = re.search(r'data-images-total="(\d+)"', dom)
+    assert loaded and total, "the report's load check did not run in Chromium"
+    assert int(total.group(1)) == 4 and loaded.group(1) == total.group(1)
+    shot = out / "screenshot.png"
+    subprocess.run([chromium, *flags, "--window-size=1280,2400", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
