@@ -60,7 +60,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--probe_split", type=str, default="val", help="split the probe words are chosen from")
     parser.add_argument("--num_probes", type=int, default=16)
     parser.add_argument("--relevance_probes", type=int, default=4, help="probes that get relevance maps and deletion curves")
-    parser.add_argument("--relevance_window", type=int, default=1, help="window size (px) of the relevance maps (1 = the seed's pixel maps)")
+    parser.add_argument("--relevance_window", type=int, default=2, help="window size = stride (px) of the relevance maps (1 = the seed's pixel maps, ~1 min per map on CPU)")
     parser.add_argument("--max_shift", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="probe choice and noise seed")
     parser.add_argument("--diagnostics", type=bool, default=True, help="run the diagnostics and write the HTML report")
@@ -100,7 +100,7 @@ def main(args: list[str] | None = None) -> int:
                 module.to(cfg.device if cfg.device != "auto" else "cpu")
                 diagnoses[name] = diagnose(
                     module.model, probes, module.charset, cfg.max_shift, cfg.relevance_probes,
-                    {"window": cfg.relevance_window, "stride": 1}, seed=cfg.seed,
+                    {"window": cfg.relevance_window, "stride": cfg.relevance_window}, seed=cfg.seed,
                 )
                 results[name]["diagnostics"] = diagnoses[name].scores
                 results[name]["probes"] = diagnoses[name].probe_rows(probes)
