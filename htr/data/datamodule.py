@@ -50,6 +50,8 @@ class WordDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
+        if not 0 <= index < len(self.samples):
+            raise IndexError(f"sample {index} of {len(self.samples)}")
         for attempt in range(min(len(self.samples), 16)):
             sample = self.samples[(index + attempt) % len(self.samples)]
             try:
