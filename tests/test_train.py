@@ -41,13 +41,13 @@ def test_fast_dev_run(tmp_path: Path, folder_dataset: Path, config: str) -> None
 
 
 def test_overfit_eight_samples_to_zero_cer_and_reload(tmp_path: Path) -> None:
-    words = ["are", "the", "Moon", "tell", "of", "11", "pool", "go"]
-    # Each word 8 times (different seeds, same text): 8 steps of 8 per epoch, ~480 steps in all.
+    words = ["are", "the", "Moon", "tell", "of", "12", "pool", "go"]  # repeats: Moon, tell, pool
+    # Each word 8 times (different seeds, same text): 8 steps of 8 per epoch, 800 steps in all.
     data_root = write_folder_dataset(tmp_path / "eight", words, per_word=8)
     code = train(
         tmp_path, data_root,
-        "--trainer.max_epochs", "60", "--model.lr", "0.001", "--model.scheduler", "none",
-        "--trainer.check_val_every_n_epoch", "20", "--run.wandb", "disabled", "--run.name", "overfit",
+        "--trainer.max_epochs", "100", "--model.lr", "0.001", "--model.scheduler", "none",
+        "--trainer.check_val_every_n_epoch", "50", "--run.wandb", "disabled", "--run.name", "overfit",
     )
     assert code == 0
     run = tmp_path / "runs" / "overfit"
@@ -70,9 +70,11 @@ def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) 
     args = ("--run.wandb", "disabled", "--run.name", "resumed")
     assert train(tmp_path, folder_dataset, "--trainer.max_epochs", "1", *args) == 0
     last = tmp_path / "runs" / "resumed" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["epoch"] == 0
+    steps_per_epoch = 32 // 8
+    assert torch.load(last, weights_only=False)["global_step"] == steps_per_epoch
     assert train(tmp_path, folder_dataset, "--trainer.max_epochs", "3", *args) == 0
-    assert torch.load(last, weights_only=False)["epoch"] == 2
+    # Continued from epoch 1: three epochs of steps in all, not 1 + 3.
+    assert torch.load(last, weights_only=False)["global_step"] == 3 * steps_per_epoch
     assert json.loads((tmp_path / "runs" / "resumed" / "metrics.json").read_text())["epochs"] == 3
 
 
