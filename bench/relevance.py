@@ -17,12 +17,15 @@ It also checks that fast and naive agree (max |difference| of the WE maps).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from htr.data.preprocess import to_canvas
 from htr.diagnostics.forward import log_scores_of
 from htr.diagnostics.relevance import make_perturbations, relevance, window_positions

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from htr.data.datamodule import WordDataModule
 from htr.model.module import HTRModule
 
