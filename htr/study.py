@@ -38,6 +38,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--run_dir", type=str, default="runs/study")
     p.add_argument("--results", type=str, default="docs/results")
     p.add_argument("--data_root", type=str, default="data/synthetic")
+    p.add_argument("--synthetic", type=dict | None, default=None, help="SyntheticConfig overrides of the data the runs were trained on")
     p.add_argument("--splits", type=list[str], default=["test", "test_unseen"])
     p.add_argument("--noise_split", type=str, default="test")
     p.add_argument("--num_probes", type=int, default=64)
@@ -81,11 +82,11 @@ def study_probes(cfg: Any, data: WordDataModule) -> ProbeSet:
 def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str, Any]:
     """Metrics on every split (+ noisy split) and the diagnostics; relevance maps to an NPZ."""
     module = load_checkpoint(ckpt)
-    data = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0)
+    data = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0, synthetic=cfg.synthetic)
     out: dict[str, Any] = {"run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams)}
     for split in cfg.splits:
         out[split] = evaluate_split(module, data, split, progress=False)
-    noisy = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0, test_augmentation="noise")
+    noisy = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0, synthetic=cfg.synthetic, test_augmentation="noise")
     out[f"{cfg.noise_split}+noise"] = evaluate_split(module, noisy, cfg.noise_split, progress=False)
     diag = diagnose(module.model, probes, module.charset, cfg.max_shift, cfg.relevance_probes, {"window": cfg.relevance_window, "stride": 1})
     out["diagnostics"] = diag.scores
@@ -150,7 +151,7 @@ def main(args: list[str] | None = None) -> int:
                     continue
                 ckpt = train_run(cfg, arm, seed)
                 if probes is None:
-                    data = WordDataModule(root=cfg.data_root, num_workers=0)
+                    data = WordDataModule(root=cfg.data_root, num_workers=0, synthetic=cfg.synthetic)
                     probes = study_probes(cfg, data)
                 evaluate_run(cfg, name, ckpt, probes)
                 log.info("%s: done", name)

@@ -15,7 +15,6 @@ import torch
 
 from htr.cli import main as train_main
 from htr.data.datamodule import WordDataModule
-from htr.data.readers import read_iam_words
 from htr.evaluation import main as evaluate_main
 from htr.model.module import CheckpointError, HTRModule, TrainingDiverged, load_checkpoint
 

@@ -11,7 +11,7 @@ from htr.diagnostics.incremental import IncrementalCNN, supports_incremental
 from htr.diagnostics.plots import plot_deletion, plot_edits, plot_relevance, plot_shift
 from htr.diagnostics.relevance import SEED_GRAY_LEVELS, relevance
 from htr.diagnostics.probes import Diagnosis, ProbeSet, diagnose, select_probes, shortcut_scores
-from htr.diagnostics.scores import off_ink_share, speckle, summarize, summarize
+from htr.diagnostics.scores import off_ink_share, speckle, summarize
 from htr.diagnostics.shift import ShiftSweep, periodicity, shift_sweep
 
 __all__ = [
