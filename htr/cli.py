@@ -57,6 +57,7 @@ class HTRCLI(LightningCLI):
                 save_last=True,
                 save_top_k=1,
                 auto_insert_metric_name=False,
+                enable_version_counter=False,  # the run folder is the run: overwrite, never last-v1.ckpt
             ),
         ]
         if self._extra["loggers"]:
