@@ -48,6 +48,17 @@ def write_folder_dataset(root: Path, words: list[str], per_word: int = 2, splits
     return root
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny batches: one intra-op thread is much faster on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def folder_dataset(tmp_path: Path) -> Path:
     return write_folder_dataset(tmp_path / "words", WORDS)
