@@ -110,10 +110,37 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def html_table(header: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table; floats to 4 decimals (NaN as –), everything escaped."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def save_figures(out: Path, figures: dict[str, tuple[Figure, str]]) -> str:
+    """Write each figure as ``out/<name>.png``; return them as HTML figures with the PNG embedded."""
+    sections = []
+    for name, (fig, caption) in figures.items():
+        png = out / f"{name}.png"
+        fig.savefig(png, dpi=110)
+        data = base64.b64encode(png.read_bytes()).decode()
+        sections.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    return "".join(sections)
+
+
+def html_page(title: str, body: str) -> str:
+    """A self-contained page (opens from disk) that tells a headless browser whether its images decoded."""
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:last-child{{text-align:left}}
+img{{max-width:100%}}figure{{margin:2em 0}}figcaption{{color:#555}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+{body}
+<script>/* lets a headless browser check report that every figure decoded */
+window.addEventListener("load", () => {{ const imgs = [...document.images];
+document.body.dataset.imagesTotal = imgs.length;
+document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length; }});</script>
+</body></html>"""
 
 
 def write_report(out: str | Path, metrics: dict[str, dict[str, Any]], diagnoses: dict[str, Diagnosis], probes: ProbeSet, title: str = "htr-shortcuts: checkpoint comparison") -> Path:
@@ -127,29 +154,15 @@ def write_report(out: str | Path, metrics: dict[str, dict[str, Any]], diagnoses:
         "shift_curves": (shift_overlay(names, diags, probes), "Score of the true text vs shift for single probes (the seed's Fig. 5), models overlaid."),
         "deletion_curves": (deletion_overlay(names, diags), "Deletion curves: the score as the pixels with the most positive evidence are replaced first."),
     }
-    sections = []
-    for name, (fig, caption) in figures.items():
-        png = out / f"{name}.png"
-        fig.savefig(png, dpi=110)
-        data = base64.b64encode(png.read_bytes()).decode()
-        sections.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    sections = save_figures(out, figures)
     splits = sorted({s for m in metrics.values() for s, v in m.items() if isinstance(v, dict) and "cer" in v})
     metric_rows = [[n, s, m[s]["cer"], m[s]["wer"], m[s]["acc"], m[s]["n"]] for n, m in metrics.items() for s in splits if s in m]
     score_rows = [[key, *[diagnoses[n].scores.get(key, float("nan")) for n in names], TABLE_SCORES[key]] for key in TABLE_SCORES]
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:last-child{{text-align:left}}
-img{{max-width:100%}}figure{{margin:2em 0}}figcaption{{color:#555}}</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>Models: {", ".join(html.escape(n) for n in names)}. Probe set: {len(probes)} words ({html.escape(", ".join(probes.texts[:12]))}{"…" if len(probes) > 12 else ""}).</p>
-<h2>Recognition</h2>{_table(["model", "split", "CER", "WER", "word acc.", "n"], metric_rows)}
-<h2>Shortcut scores (probe set)</h2>{_table(["score", *names, "meaning"], score_rows)}
-<h2>Figures</h2>{"".join(sections)}
-<script>/* lets a headless browser check report that every figure decoded */
-window.addEventListener("load", () => {{ const imgs = [...document.images];
-document.body.dataset.imagesTotal = imgs.length;
-document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length; }});</script>
-</body></html>"""
+    body = f"""<p>Models: {", ".join(html.escape(n) for n in names)}. Probe set: {len(probes)} words ({html.escape(", ".join(probes.texts[:12]))}{"…" if len(probes) > 12 else ""}).</p>
+<h2>Recognition</h2>{html_table(["model", "split", "CER", "WER", "word acc.", "n"], metric_rows)}
+<h2>Shortcut scores (probe set)</h2>{html_table(["score", *names, "meaning"], score_rows)}
+<h2>Figures</h2>{sections}"""
+    page = html_page(title, body)
     index = out / "index.html"
     atomic_write_bytes(index, page.encode())
     return index

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 from pathlib import Path
@@ -18,6 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
 from htr.diagnostics.probes import ProbeSet  # noqa: E402
 from htr.io import atomic_write_bytes  # noqa: E402
+from htr.report import html_page, html_table, save_figures  # noqa: E402
 
 Table = dict[str, dict[str, tuple[float, float, int]]]
 
@@ -106,21 +105,13 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     rel = relevance_figure(out, list(table), min(cfg.seeds), probes)
     if rel is not None:
         figures["relevance_maps"] = (rel, f"Pixel relevance of the same words under each arm (seed {min(cfg.seeds)}).")
-    for name, (fig, _) in figures.items():
-        fig.savefig(out / f"{name}.png", dpi=110)
+    sections = save_figures(out, figures)
     atomic_write_bytes(out / "study.json", json.dumps({arm: {k: list(v) for k, v in row.items()} for arm, row in table.items()}, indent=1).encode())
     md = ["# Study results", "", "Mean ± sd over seeds (number of seeds in brackets). Made by `python study.py`; numbers from the runs in `runs/*.json`.", "", markdown_table(table), ""]
     md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
     atomic_write_bytes(out / "README.md", "\n".join(md).encode())
-    imgs = "".join(
-        f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode((out / f"{n}.png").read_bytes()).decode()}"><figcaption>{html.escape(c)}</figcaption></figure>'
-        for n, (_, c) in figures.items()
-    )
     keys = [k for k in HEADLINE if any(k in row for row in table.values())]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["arm", *[HEADLINE[k] for k in keys]])
-    body = "".join("<tr><td>" + html.escape(arm) + "</td>" + "".join(f"<td>{fmt(row.get(k))}</td>" for k in keys) + "</tr>" for arm, row in table.items())
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>htr-shortcuts study</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}img{{max-width:100%}}</style>
-</head><body><h1>htr-shortcuts study</h1><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{imgs}</body></html>"""
+    rows = [[arm, *[fmt(row.get(k)) for k in keys]] for arm, row in table.items()]
+    page = html_page("htr-shortcuts study", html_table(["arm", *[HEADLINE[k] for k in keys]], rows) + sections)
     atomic_write_bytes(out / "index.html", page.encode())
     return out / "index.html"
