@@ -37,18 +37,30 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--train_args", type=list[str], default=[])
     p.add_argument("--run_dir", type=str, default="runs/study")
     p.add_argument("--results", type=str, default="docs/results")
-    p.add_argument("--data_root", type=str, default="data/synthetic")
-    p.add_argument("--synthetic", type=dict | None, default=None, help="SyntheticConfig overrides of the data the runs were trained on")
+    p.add_argument(
+        "--data", type=dict[str, Any], default={"source": "synthetic", "root": "data/synthetic"},
+        help="WordDataModule settings every run trains and is evaluated with (over the arm configs'), e.g. {source: iam, root: data/iam}",
+    )
     p.add_argument("--splits", type=list[str], default=["test", "test_unseen"])
     p.add_argument("--noise_split", type=str, default="test")
     p.add_argument("--num_probes", type=int, default=64)
     p.add_argument("--relevance_probes", type=int, default=4)
     p.add_argument("--relevance_window", type=int, default=1)
+    p.add_argument("--relevance_stride", type=int, default=1, help="window step; > 1 trades map resolution for time")
     p.add_argument("--max_shift", type=int, default=16)
     p.add_argument("--only", type=list[str] | None, default=None, help="run only these <arm>-s<seed> names")
     p.add_argument("--report_only", type=bool, default=False, help="just aggregate the results that exist")
     p.add_argument("--quick", type=bool, default=False, help="use configs/study-quick.yaml (minutes)")
     return p
+
+
+class StudyError(RuntimeError):
+    """A run could not be trained or evaluated; the message says which and what to do."""
+
+
+def eval_data(cfg: Any, **overrides: Any) -> WordDataModule:
+    """The study's data for evaluation (in process, no workers)."""
+    return WordDataModule(**{**cfg.data, "num_workers": 0, **overrides})
 
 
 def run_name(arm: str, seed: int) -> str:
@@ -58,13 +70,16 @@ def run_name(arm: str, seed: int) -> str:
 def train_run(cfg: Any, arm: str, seed: int) -> Path:
     """Train one run through train.py (resumes on its own from last.ckpt); returns its best checkpoint."""
     name = run_name(arm, seed)
+    data_args = [a for k, v in cfg.data.items() for a in (f"--data.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))]
     cmd = [
-        sys.executable, str(PROJECT_ROOT / "train.py"), "--config", cfg.arms[arm], *cfg.train_args,
+        sys.executable, str(PROJECT_ROOT / "train.py"), "--config", cfg.arms[arm], *cfg.train_args, *data_args,
         "--run.name", name, "--run.dir", cfg.run_dir, "--seed_everything", str(seed), "--data.seed", str(seed),
-        "--data.root", cfg.data_root, "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",
+        "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",
     ]
     log.info("training %s: %s", name, " ".join(cmd[1:]))
-    subprocess.run(cmd, check=True, cwd=PROJECT_ROOT)
+    code = subprocess.run(cmd).returncode  # same working folder: relative paths mean the same in both
+    if code != 0:
+        raise StudyError(f"training {name} failed (exit {code}; its error is above); fix it and rerun: finished runs are skipped, this one resumes")
     metrics = json.loads((Path(cfg.run_dir) / name / "metrics.json").read_text())
     return Path(metrics["best_checkpoint"] or Path(cfg.run_dir) / name / "checkpoints" / "last.ckpt")
 
@@ -82,13 +97,13 @@ def study_probes(cfg: Any, data: WordDataModule) -> ProbeSet:
 def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str, Any]:
     """Metrics on every split (+ noisy split) and the diagnostics; relevance maps to an NPZ."""
     module = load_checkpoint(ckpt)
-    data = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0, synthetic=cfg.synthetic)
+    data = eval_data(cfg, charset=module.charset.chars)
     out: dict[str, Any] = {"run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams)}
     for split in cfg.splits:
         out[split] = evaluate_split(module, data, split, progress=False)
-    noisy = WordDataModule(root=cfg.data_root, charset=module.charset.chars, num_workers=0, synthetic=cfg.synthetic, test_augmentation="noise")
+    noisy = eval_data(cfg, charset=module.charset.chars, test_augmentation="noise")
     out[f"{cfg.noise_split}+noise"] = evaluate_split(module, noisy, cfg.noise_split, progress=False)
-    diag = diagnose(module.model, probes, module.charset, cfg.max_shift, cfg.relevance_probes, {"window": cfg.relevance_window, "stride": 1})
+    diag = diagnose(module.model, probes, module.charset, cfg.max_shift, cfg.relevance_probes, {"window": cfg.relevance_window, "stride": cfg.relevance_stride})
     out["diagnostics"] = diag.scores
     out["probes"] = diag.probe_rows(probes)
     buf = io.BytesIO()
@@ -109,7 +124,12 @@ def flat(result: dict[str, Any], splits: list[str], noise_split: str) -> dict[st
         if split in result:
             for k in ("cer", "wer", "acc"):
                 row[f"{split}/{k}"] = float(result[split][k])
-    row.update({f"diag/{k}": float(v) for k, v in result["diagnostics"].items()})
+    diag = result["diagnostics"]
+    row.update({f"diag/{k}": float(v) for k, v in diag.items()})
+    # Worst accuracy loss over all shifts: the "stays within 2 points over 0..16 px" test.
+    shifted = [float(v) for k, v in diag.items() if k.startswith("acc@shift")]
+    if shifted:
+        row["diag/max_acc_drop"] = float(diag["acc@shift0"]) - min(shifted)
     return row
 
 
@@ -137,12 +157,24 @@ def main(args: list[str] | None = None) -> int:
     cfg = parser.parse_args(args)
     if cfg.quick:
         cfg = parser.parse_args(["--config", str(PROJECT_ROOT / "configs" / "study-quick.yaml"), *(args if args is not None else sys.argv[1:])])
+    try:
+        return run_study(cfg)
+    except StudyError as err:
+        log.error("%s", err)
+        return 1
+
+
+def run_study(cfg: Any) -> int:
     results = Path(cfg.results)
     (results / "runs").mkdir(parents=True, exist_ok=True)
+    missing = [f"{arm}: {path}" for arm, path in cfg.arms.items() if not Path(path).is_file()]
+    if missing:
+        raise StudyError(f"arm config not found ({', '.join(missing)}); paths are relative to the current folder (run from the repository root)")
     if not cfg.report_only:
         probes = None
-        for arm in cfg.arms:
-            for seed in cfg.seeds:
+        # Seeds outer: a study cut short still has every arm at the seeds it reached.
+        for seed in cfg.seeds:
+            for arm in cfg.arms:
                 name = run_name(arm, seed)
                 if cfg.only and name not in cfg.only:
                     continue
@@ -151,8 +183,7 @@ def main(args: list[str] | None = None) -> int:
                     continue
                 ckpt = train_run(cfg, arm, seed)
                 if probes is None:
-                    data = WordDataModule(root=cfg.data_root, num_workers=0, synthetic=cfg.synthetic)
-                    probes = study_probes(cfg, data)
+                    probes = study_probes(cfg, eval_data(cfg))
                 evaluate_run(cfg, name, ckpt, probes)
                 log.info("%s: done", name)
     from htr.study_report import write_study_report

@@ -23,11 +23,13 @@ Table = dict[str, dict[str, tuple[float, float, int]]]
 # Columns of the headline table: key -> header.
 HEADLINE = {
     "test/cer": "CER test",
+    "test/wer": "WER test",
     "test/acc": "acc test",
     "test_unseen/cer": "CER unseen fonts",
     "test+noise/cer": "CER test+noise",
     "diag/acc@shift0": "probe acc @0",
     "diag/acc_drop@8plus": "acc drop @>=8 px",
+    "diag/max_acc_drop": "worst acc drop 0..16 px",
     "diag/periodicity@4": "periodicity @4 px",
     "diag/off_ink_evidence": "off-ink evidence",
     "diag/cer_increase@specks": "CER increase (specks)",
@@ -49,6 +51,58 @@ def markdown_table(table: Table) -> str:
         n = max(c[2] for c in row.values())
         lines.append(f"| {arm} ({n}) | " + " | ".join(fmt(row.get(k)) for k in keys) + " |")
     return "\n".join(lines)
+
+
+def _mean(table: Table, arm: str, key: str) -> float:
+    return table.get(arm, {}).get(key, (math.nan, math.nan, 0))[0]
+
+
+def target_checks(table: Table) -> list[tuple[str, str, str]]:
+    """The study's expectations if the mission holds: (target, measured, verdict) for the arms present.
+
+    Targets to test, not to tune for: the verdict is printed whatever it is.
+    """
+    checks: list[tuple[str, str, str]] = []
+
+    def add(target: str, measured: str, ok: bool) -> None:
+        checks.append((target, measured, "met" if ok else "NOT met"))
+
+    drop = _mean(table, "baseline", "diag/acc_drop@8plus")
+    if not math.isnan(drop):
+        add("baseline probe accuracy falls by >= 20 points at shifts >= 8 px", f"{100 * drop:.1f} points", drop >= 0.20)
+    worst = _mean(table, "augmented", "diag/max_acc_drop")
+    if not math.isnan(worst):
+        add("augmented stays within 2 points of its unshifted accuracy over 0..16 px", f"worst drop {100 * worst:.1f} points", worst <= 0.02)
+    base_period = _mean(table, "baseline", "diag/periodicity@4")
+    for arm in ("augmented", "blurpool"):
+        period = _mean(table, arm, "diag/periodicity@4")
+        if not (math.isnan(period) or math.isnan(base_period)):
+            add(f"periodicity share @4 px drops with {arm}", f"{period:.3f} vs baseline {base_period:.3f}", period < base_period)
+    base_noise = _mean(table, "baseline", "test+noise/cer")
+    for arm in ("noise", "augmented"):
+        noise = _mean(table, arm, "test+noise/cer")
+        if not (math.isnan(noise) or math.isnan(base_noise)):
+            add(f"CER on noisy test images improves with the {arm} arm", f"{100 * noise:.2f} % vs baseline {100 * base_noise:.2f} %", noise < base_noise)
+    return checks
+
+
+def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str) -> tuple[list[str], list[list[str]]]:
+    """Every run's headline numbers, so a mean ± sd can be traced back to its seeds."""
+    from htr.study import flat, run_name
+
+    keys = list(HEADLINE)
+    rows = []
+    for arm in arms:
+        for seed in seeds:
+            f = results / "runs" / f"{run_name(arm, seed)}.json"
+            if f.is_file():
+                row = flat(json.loads(f.read_text()), splits, noise_split)
+                rows.append([run_name(arm, seed), *[fmt((row[k], math.nan, 1)) if k in row else "–" for k in keys]])
+    return ["run", *HEADLINE.values()], rows
+
+
+def markdown_rows(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|", *["| " + " | ".join(r) + " |" for r in rows]])
 
 
 def shift_figure(table: Table, max_shift: int) -> Figure:
@@ -107,11 +161,20 @@ def write_study_report(cfg: Any, table: Table) -> Path:
         figures["relevance_maps"] = (rel, f"Pixel relevance of the same words under each arm (seed {min(cfg.seeds)}).")
     sections = save_figures(out, figures)
     atomic_write_bytes(out / "study.json", json.dumps({arm: {k: list(v) for k, v in row.items()} for arm, row in table.items()}, indent=1).encode())
+    checks = target_checks(table)
+    run_header, run_rows = per_run_rows(out, list(cfg.arms), cfg.seeds, cfg.splits, cfg.noise_split)
     md = ["# Study results", "", "Mean ± sd over seeds (number of seeds in brackets). Made by `python study.py`; numbers from the runs in `runs/*.json`.", "", markdown_table(table), ""]
+    if checks:
+        md += ["## Expectations", "", markdown_rows(["target", "measured", "verdict"], [list(c) for c in checks]), ""]
     md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
+    md += ["## Every run", "", markdown_rows(run_header, run_rows), ""]
     atomic_write_bytes(out / "README.md", "\n".join(md).encode())
     keys = [k for k in HEADLINE if any(k in row for row in table.values())]
     rows = [[arm, *[fmt(row.get(k)) for k in keys]] for arm, row in table.items()]
-    page = html_page("htr-shortcuts study", html_table(["arm", *[HEADLINE[k] for k in keys]], rows) + sections)
+    body = html_table(["arm", *[HEADLINE[k] for k in keys]], rows)
+    if checks:
+        body += "<h2>Expectations</h2>" + html_table(["target", "measured", "verdict"], [list(c) for c in checks])
+    body += sections + "<h2>Every run</h2>" + html_table(run_header, run_rows)
+    page = html_page("htr-shortcuts study", body)
     atomic_write_bytes(out / "index.html", page.encode())
     return out / "index.html"

@@ -70,7 +70,8 @@ class CRNN(nn.Module):
         """BiLSTM + classifier on CNN features (B, C, 1, T) -> log-probs (B, T, num_classes)."""
         seq = features.squeeze(2).transpose(1, 2)
         seq, _ = self.rnn(seq)
-        return self.classifier(seq).log_softmax(-1)
+        # float32 log-probs even under bf16 autocast: CTC and decoding need the precision.
+        return self.classifier(seq).float().log_softmax(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
