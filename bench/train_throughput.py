@@ -1,6 +1,6 @@
 """Training throughput on this machine: model step on synthetic tensors vs the real DataModule.
 
-    python bench/train_throughput.py [--steps 20] [--batch-size 64] [--root data/synthetic]
+    python bench/train_throughput.py [--steps 20] [--batch-size 64] [--root data/synthetic] [--precision bf16]
 
 Prints samples/s for (1) the model's training step on random tensors, (2) the data loader
 alone (baseline and augmented pipelines, in-process: the cost a worker pays per sample),
@@ -23,14 +23,20 @@ from htr.data.datamodule import WordDataModule
 from htr.model.module import HTRModule
 
 
-def model_step_rate(module: HTRModule, batches: list[dict], opt: torch.optim.Optimizer) -> float:
+def train_step(module: HTRModule, batch: dict, opt: torch.optim.Optimizer, bf16: bool) -> None:
+    """One optimisation step; ``bf16`` = what ``--trainer.precision bf16-mixed`` does on CPU."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = module.ctc_loss(module(batch["image"]), batch["text"])
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def model_step_rate(module: HTRModule, batches: list[dict], opt: torch.optim.Optimizer, bf16: bool) -> float:
     module.train()
     n, start = 0, time.perf_counter()
     for batch in batches:
-        loss = module.ctc_loss(module(batch["image"]), batch["text"])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        train_step(module, batch, opt, bf16)
         n += len(batch["text"])
     return n / (time.perf_counter() - start)
 
@@ -51,6 +57,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--root", default="data/synthetic")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--precision", choices=["32", "bf16"], default="32", help="bf16: autocast as in --trainer.precision bf16-mixed")
     args = parser.parse_args()
     torch.manual_seed(0)
 
@@ -58,8 +65,9 @@ def main() -> None:
     opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
     words = ["word"] * args.batch_size
     synthetic = [{"image": torch.rand(args.batch_size, 1, 32, 128), "text": words} for _ in range(args.steps)]
-    model_step_rate(module, synthetic[:3], opt)  # warm-up
-    model_rate = model_step_rate(module, synthetic, opt)
+    bf16 = args.precision == "bf16"
+    model_step_rate(module, synthetic[:3], opt, bf16)  # warm-up
+    model_rate = model_step_rate(module, synthetic, opt, bf16)
     print(f"model step, synthetic tensors:      {model_rate:8.1f} samples/s (torch threads: {torch.get_num_threads()})")
 
     for augmentation in ("none", "translate+noise"):
@@ -77,10 +85,7 @@ def main() -> None:
         n = 0
         module.train()
         for batch in itertools.islice(it, args.steps):
-            loss = module.ctc_loss(module(batch["image"]), batch["text"])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train_step(module, batch, opt, bf16)
             n += len(batch["text"])
         e2e = n / (time.perf_counter() - end_to_end_start)
         print(f"end to end  [{augmentation:>15}], {args.workers} workers: {e2e:8.1f} samples/s ({100 * (1 - e2e / model_rate):5.1f} % slower than synthetic)")

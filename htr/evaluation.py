@@ -35,7 +35,8 @@ def evaluate_split(module: HTRModule, data: WordDataModule, split: str, device: 
         enable_progress_bar=progress, enable_model_summary=False,
     )
     data.hparams.test_split = split
-    result = trainer.test(module, datamodule=data, verbose=False)[0]
+    # The loader, not the DataModule: Lightning would prepare_data() every split (20k to generate).
+    result = trainer.test(module, dataloaders=data.test_dataloader(), verbose=False)[0]
     metrics = {k.split("/", 1)[1]: float(v) for k, v in result.items()}
     metrics["n"] = len(data.splits()[split])
     return metrics
@@ -82,7 +83,7 @@ def main(args: list[str] | None = None) -> int:
         results: dict[str, Any] = {}
         for name, module in modules.items():
             data = WordDataModule(charset=module.charset.chars, **{k: v for k, v in vars(cfg.data).items()})
-            data.prepare_data()
+            data.prepare_data(splits=list(dict.fromkeys([*cfg.splits, cfg.probe_split])))
             results[name] = {"checkpoint": str(cfg.checkpoints[list(modules).index(name)]), "hparams": dict(module.hparams)}
             for split in cfg.splits:
                 if split not in data.splits():

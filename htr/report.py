@@ -26,6 +26,7 @@ TABLE_SCORES = {
     "acc_drop@8plus": "acc(0) - mean acc over shifts >= 8 px (translation shortcut)",
     "logscore_drop@8plus": "same for the mean log p(text)",
     "periodicity@4": "share of the shift curve's power at period 4 px",
+    "periodic_amplitude@4": "amplitude (nats) of the shift curve's period-4 swing",
     "off_ink_evidence": "share of positive evidence > 2 px away from ink",
     "cer@clean": "CER of the probes",
     "cer@specks": "CER with random specks on the paper",

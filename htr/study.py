@@ -21,6 +21,7 @@ from jsonargparse import ArgumentParser
 
 from htr.data.datamodule import WordDataModule
 from htr.diagnostics.probes import ProbeSet, diagnose, select_probes
+from htr.diagnostics.scores import mean_periodic_amplitude
 from htr.evaluation import evaluate_split
 from htr.io import atomic_write_bytes, write_json
 from htr.model.module import load_checkpoint
@@ -117,20 +118,32 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
     return out
 
 
-def flat(result: dict[str, Any], splits: list[str], noise_split: str) -> dict[str, float]:
-    """The numbers the study aggregates, from one run's results."""
+def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scores: np.ndarray | None = None) -> dict[str, float]:
+    """The numbers the study aggregates, from one run's results (and its NPZ's shift curves)."""
     row: dict[str, float] = {}
     for split in [*splits, f"{noise_split}+noise"]:
         if split in result:
             for k in ("cer", "wer", "acc"):
                 row[f"{split}/{k}"] = float(result[split][k])
+    if noise_split in result and f"{noise_split}+noise" in result:
+        # The noise's own cost: arms differ in clean CER, so noisy CER alone mixes both.
+        row[f"{noise_split}+noise/cer_increase"] = float(result[f"{noise_split}+noise"]["cer"]) - float(result[noise_split]["cer"])
     diag = result["diagnostics"]
     row.update({f"diag/{k}": float(v) for k, v in diag.items()})
+    if "periodic_amplitude@4" not in diag and shift_scores is not None:
+        row["diag/periodic_amplitude@4"] = mean_periodic_amplitude(shift_scores, 4)  # results made before the key existed
     # Worst accuracy loss over all shifts: the "stays within 2 points over 0..16 px" test.
     shifted = [float(v) for k, v in diag.items() if k.startswith("acc@shift")]
     if shifted:
         row["diag/max_acc_drop"] = float(diag["acc@shift0"]) - min(shifted)
     return row
+
+
+def load_flat(json_path: Path, splits: list[str], noise_split: str) -> dict[str, float]:
+    """:func:`flat` of a stored run (``<name>.json`` + ``<name>.npz``)."""
+    npz = json_path.with_suffix(".npz")
+    shift_scores = np.load(npz)["shift_scores"] if npz.is_file() else None
+    return flat(json.loads(json_path.read_text()), splits, noise_split, shift_scores)
 
 
 def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
@@ -141,7 +154,7 @@ def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
         for seed in cfg.seeds:
             f = Path(cfg.results) / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
-                rows.append(flat(json.loads(f.read_text()), cfg.splits, cfg.noise_split))
+                rows.append(load_flat(f, cfg.splits, cfg.noise_split))
         if not rows:
             continue
         keys = sorted(set().union(*rows))

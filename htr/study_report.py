@@ -27,10 +27,12 @@ HEADLINE = {
     "test/acc": "acc test",
     "test_unseen/cer": "CER unseen fonts",
     "test+noise/cer": "CER test+noise",
+    "test+noise/cer_increase": "CER cost of noise",
     "diag/acc@shift0": "probe acc @0",
     "diag/acc_drop@8plus": "acc drop @>=8 px",
     "diag/max_acc_drop": "worst acc drop 0..16 px",
-    "diag/periodicity@4": "periodicity @4 px",
+    "diag/periodicity@4": "periodicity share @4 px",
+    "diag/periodic_amplitude@4": "4-px swing (nats)",
     "diag/off_ink_evidence": "off-ink evidence",
     "diag/cer_increase@specks": "CER increase (specks)",
     "diag/aopc": "AOPC",
@@ -73,22 +75,24 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
     worst = _mean(table, "augmented", "diag/max_acc_drop")
     if not math.isnan(worst):
         add("augmented stays within 2 points of its unshifted accuracy over 0..16 px", f"worst drop {100 * worst:.1f} points", worst <= 0.02)
-    base_period = _mean(table, "baseline", "diag/periodicity@4")
-    for arm in ("augmented", "blurpool"):
-        period = _mean(table, arm, "diag/periodicity@4")
-        if not (math.isnan(period) or math.isnan(base_period)):
-            add(f"periodicity share @4 px drops with {arm}", f"{period:.3f} vs baseline {base_period:.3f}", period < base_period)
-    base_noise = _mean(table, "baseline", "test+noise/cer")
-    for arm in ("noise", "augmented"):
-        noise = _mean(table, arm, "test+noise/cer")
-        if not (math.isnan(noise) or math.isnan(base_noise)):
-            add(f"CER on noisy test images improves with the {arm} arm", f"{100 * noise:.2f} % vs baseline {100 * base_noise:.2f} %", noise < base_noise)
+    for key, what in (("periodicity@4", "periodicity share @4 px"), ("periodic_amplitude@4", "4-px swing of the log-score (nats)")):
+        base = _mean(table, "baseline", f"diag/{key}")
+        for arm in ("augmented", "blurpool"):
+            value = _mean(table, arm, f"diag/{key}")
+            if not (math.isnan(value) or math.isnan(base)):
+                add(f"{what} drops with {arm}", f"{value:.3f} vs baseline {base:.3f}", value < base)
+    for key, what in (("test+noise/cer", "CER on noisy test images"), ("test+noise/cer_increase", "CER cost of test-time noise (noisy - clean)")):
+        base = _mean(table, "baseline", key)
+        for arm in ("noise", "augmented"):
+            value = _mean(table, arm, key)
+            if not (math.isnan(value) or math.isnan(base)):
+                add(f"{what} improves with the {arm} arm", f"{100 * value:.2f} % vs baseline {100 * base:.2f} %", value < base)
     return checks
 
 
 def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str) -> tuple[list[str], list[list[str]]]:
     """Every run's headline numbers, so a mean ± sd can be traced back to its seeds."""
-    from htr.study import flat, run_name
+    from htr.study import load_flat, run_name
 
     keys = list(HEADLINE)
     rows = []
@@ -96,7 +100,7 @@ def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[
         for seed in seeds:
             f = results / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
-                row = flat(json.loads(f.read_text()), splits, noise_split)
+                row = load_flat(f, splits, noise_split)
                 rows.append([run_name(arm, seed), *[fmt((row[k], math.nan, 1)) if k in row else "–" for k in keys]])
     return ["run", *HEADLINE.values()], rows
 

@@ -59,7 +59,8 @@ def test_study_trains_every_arm_and_seed_reports_and_resumes(tmp_path: Path, cap
     assert n == 2 and math.isclose(mean, np.mean(cers), rel_tol=1e-6) and math.isclose(sd, np.std(cers, ddof=1), rel_tol=1e-6, abs_tol=1e-12)
     report = (results / "README.md").read_text()
     assert "| baseline (2) |" in report and "| blurpool (2) |" in report
-    assert "periodicity share @4 px drops with blurpool" in report and "| blurpool-s1 |" in report
+    assert "periodicity share @4 px drops with blurpool" in report and "4-px swing of the log-score (nats) drops with blurpool" in report
+    assert "| blurpool-s1 |" in report and all("periodic_amplitude@4" in run["diagnostics"] for run in runs.values())
     assert (results / "shift_curves.png").stat().st_size > 0 and (results / "relevance_maps.png").stat().st_size > 0
 
     # Rerun: finished runs are skipped; a run whose results were removed is evaluated again.

@@ -143,3 +143,19 @@ def test_materialize_parallel_matches_serial(tmp_path):
         rel, text = lines[i].split("\t")
         image, expected = render_sample(cfg, "train", i)
         assert text == expected and np.array_equal(load_image(a / "train" / rel), image)
+
+
+def test_evaluation_generates_only_the_splits_it_reads(tmp_path):
+    from htr.data.datamodule import WordDataModule
+
+    def data() -> WordDataModule:
+        return WordDataModule(root=str(tmp_path / "syn"), synthetic=TINY.to_dict(), num_workers=0)
+
+    data().prepare_data(splits=["test", "val", "no-such-split"])
+    assert sorted(p.name for p in (tmp_path / "syn").iterdir() if p.is_dir()) == ["test", "val"]
+    partial = data()
+    assert sorted(partial.splits()) == ["test", "val"] and len(partial.dataset("test")) == TINY.n_test
+    stamp = (tmp_path / "syn" / "test" / "labels.tsv").stat().st_mtime_ns
+    data().prepare_data()  # training: the rest is generated, what exists is kept
+    assert sorted(data().splits()) == sorted(SPLITS)
+    assert (tmp_path / "syn" / "test" / "labels.tsv").stat().st_mtime_ns == stamp

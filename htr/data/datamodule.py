@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,11 +165,14 @@ class WordDataModule(pl.LightningDataModule):
         self.skip_reports: list[SkipReport] = []
 
     # ---- data discovery -------------------------------------------------------------
-    def prepare_data(self) -> None:
+    def prepare_data(self, splits: Sequence[str] | None = None) -> None:
+        """Generate the synthetic data if missing: all splits, or only ``splits`` (evaluation needs
+        a few thousand images, not the 20k training set)."""
         if self.hparams.source == "synthetic":
-            from htr.data.synthetic import SyntheticConfig, materialize
+            from htr.data.synthetic import SPLITS, SyntheticConfig, materialize
 
-            materialize(self.root, SyntheticConfig(**(self.hparams.synthetic or {})))
+            wanted = SPLITS if splits is None else tuple(s for s in SPLITS if s in splits)  # unknown names: reported later
+            materialize(self.root, SyntheticConfig(**(self.hparams.synthetic or {})), splits=wanted)
 
     @property
     def charset(self) -> str:
@@ -196,7 +199,8 @@ class WordDataModule(pl.LightningDataModule):
             raise DatasetError(f"{self.root}: dataset folder not found; set --data.root (and --data.source)")
         split_dirs = sorted(p.parent.name for p in self.root.glob("*/labels.tsv"))
         if split_dirs:
-            if "train" not in split_dirs or "val" not in split_dirs:
+            # Synthetic data may be generated split by split (evaluation); folders must be whole.
+            if hp.source != "synthetic" and ("train" not in split_dirs or "val" not in split_dirs):
                 raise DatasetError(f"{self.root}: split folders {split_dirs} found but train/ and val/ are required")
             out = {}
             for name in split_dirs:

@@ -12,7 +12,7 @@ from htr.diagnostics.plots import plot_deletion, plot_edits, plot_relevance, plo
 from htr.diagnostics.relevance import SEED_GRAY_LEVELS, relevance
 from htr.diagnostics.probes import Diagnosis, ProbeSet, diagnose, select_probes, shortcut_scores
 from htr.diagnostics.scores import off_ink_share, speckle, summarize
-from htr.diagnostics.shift import ShiftSweep, periodicity, shift_sweep
+from htr.diagnostics.shift import ShiftSweep, periodic_amplitude, periodicity, shift_sweep
 
 __all__ = [
     "Diagnosis",
@@ -30,6 +30,7 @@ __all__ = [
     "edit",
     "off_ink_share",
     "parse_edit",
+    "periodic_amplitude",
     "periodicity",
     "plot_deletion",
     "plot_edits",

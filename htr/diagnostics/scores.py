@@ -6,7 +6,8 @@ Keys (S = shifts 0..max_shift, D = ``drop_from``):
   p(text|x) of the probes shifted right by s px (probes that have no room for s are left out
   of that shift; NaN if none has).
 * ``acc_drop@{D}plus`` = acc@shift0 - mean acc over s >= D; ``logscore_drop@{D}plus`` likewise.
-* ``periodicity@{period}``: mean over probes of :func:`periodicity` of the log-score curve.
+* ``periodicity@{period}``: mean over probes of :func:`periodicity` of the log-score curve (a
+  share of its variation), ``periodic_amplitude@{period}`` of :func:`periodic_amplitude` (nats).
 * ``cer@clean``, ``cer@specks``, ``cer_increase@specks``: corpus CER (torchmetrics) without and
   with seeded random dark specks on the paper.
 * ``off_ink_evidence``: mean over the probes with a relevance map of the share of positive
@@ -29,7 +30,7 @@ from torchmetrics.text import CharErrorRate
 from htr.data.augment import add_specks
 from htr.data.preprocess import BACKGROUND
 from htr.diagnostics.forward import score_canvases
-from htr.diagnostics.shift import ShiftSweep, periodicity
+from htr.diagnostics.shift import ShiftSweep, periodic_amplitude, periodicity
 from htr.text import Charset
 
 
@@ -55,6 +56,18 @@ def off_ink_share(
         return float("nan")
     dist = cv2.distanceTransform((~ink).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return float(pos[dist > distance].sum() / pos.sum())
+
+
+def mean_periodic_amplitude(curves: Sequence[np.ndarray], period: int = 4) -> float:
+    """Mean :func:`periodic_amplitude` of log-score curves (trailing NaNs, i.e. shifts a probe
+    had no room for, dropped); NaN if no curve is long enough."""
+    amps = []
+    for curve in curves:
+        curve = np.asarray(curve, dtype=np.float64)
+        finite = np.flatnonzero(np.isfinite(curve))
+        amps.append(periodic_amplitude(curve[: finite[-1] + 1], period) if len(finite) else float("nan"))
+    amps = [a for a in amps if np.isfinite(a)]
+    return float(np.mean(amps)) if amps else float("nan")
 
 
 def speckle(canvas: np.ndarray, n_specks: int = 20, seed: int = 0) -> np.ndarray:
@@ -101,6 +114,7 @@ def summarize(
         out[f"{k}_drop@{drop_from}plus"] = mean[k][0] - float(np.mean(late)) if late else float("nan")
     periods = [p for p in (periodicity(s.log_scores, period) for s in sweeps) if np.isfinite(p)]
     out[f"periodicity@{period}"] = float(np.mean(periods)) if periods else float("nan")
+    out[f"periodic_amplitude@{period}"] = mean_periodic_amplitude([s.log_scores for s in sweeps], period)
 
     cer = {}
     for name, images in (("clean", list(canvases)), ("specks", [speckle(c, n_specks, seed + i) for i, c in enumerate(canvases)])):

@@ -52,6 +52,20 @@ def shift_sweep(
     return ShiftSweep(shifts, np.exp(log_scores), log_scores, texts)
 
 
+def _detrended_power(curve: np.ndarray, period: int) -> tuple[np.ndarray, int] | None:
+    """|rfft|^2 of the curve's first ``floor(N / period) * period`` points after removing the line
+    through its per-period block means, and that length; None if too short or not finite."""
+    y = np.asarray(curve, dtype=np.float64)
+    n = (len(y) // period) * period
+    if period < 2 or n < 2 * period or not np.isfinite(y[:n]).all():
+        return None
+    y = y[:n]
+    t = np.arange(n)
+    centres = t.reshape(-1, period).mean(axis=1)
+    line = np.polyfit(centres, y.reshape(-1, period).mean(axis=1), 1)
+    return np.abs(np.fft.rfft(y - np.polyval(line, t))) ** 2, n
+
+
 def periodicity(curve: np.ndarray, period: int = 4, harmonics: bool = False) -> float:
     """Share of the detrended curve's spectral power at period ``period`` (0..1; NaN if undefined).
 
@@ -62,21 +76,30 @@ def periodicity(curve: np.ndarray, period: int = 4, harmonics: bool = False) -> 
     left untouched; take ``|rfft|^2`` and return power(bin k) / power(bins 1..N'/2). With
     ``harmonics`` the bins 2k, 3k, ... (a non-sinusoidal period-4 pattern) count too. NaN for
     fewer than two periods, a non-finite curve, or no variation left after detrending.
+    A share, not a size: the tiny wiggles of a nearly flat curve can be all periodic (see
+    :func:`periodic_amplitude`).
     """
-    y = np.asarray(curve, dtype=np.float64)
-    n = (len(y) // period) * period
-    if period < 2 or n < 2 * period or not np.isfinite(y[:n]).all():
+    spectrum = _detrended_power(curve, period)
+    if spectrum is None:
         return float("nan")
-    y = y[:n]
-    scale = max(1.0, float(np.abs(y).max()))
-    t = np.arange(n)
-    centres = t.reshape(-1, period).mean(axis=1)
-    line = np.polyfit(centres, y.reshape(-1, period).mean(axis=1), 1)
-    y = y - np.polyval(line, t)
-    power = np.abs(np.fft.rfft(y)) ** 2
+    power, n = spectrum
+    scale = max(1.0, float(np.nanmax(np.abs(np.asarray(curve, dtype=np.float64)[:n]))))
     total = power[1:].sum()
     if total <= 1e-20 * scale**2 * n:
         return float("nan")
     k = n // period
     bins = np.arange(k, n // 2 + 1, k) if harmonics else np.array([k])
     return float(power[bins].sum() / total)
+
+
+def periodic_amplitude(curve: np.ndarray, period: int = 4) -> float:
+    """Amplitude, in the curve's units (nats for log-scores), of its period-``period`` sinusoid
+    after the same detrending as :func:`periodicity`: how far the score swings with the
+    pooling phase. NaN if the curve is too short or not finite."""
+    spectrum = _detrended_power(curve, period)
+    if spectrum is None:
+        return float("nan")
+    power, n = spectrum
+    k = n // period
+    # A cos(2 pi k t / n) has |rfft| = A n / 2 at bin k (A n at the Nyquist bin).
+    return float(np.sqrt(power[k]) * (1 if 2 * k == n else 2) / n)
