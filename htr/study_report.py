@@ -46,13 +46,14 @@ def fmt(cell: tuple[float, float, int] | None) -> str:
     return f"{mean:.3f}" if n < 2 or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
 
 
+def markdown_rows(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|", *["| " + " | ".join(r) + " |" for r in rows]])
+
+
 def markdown_table(table: Table) -> str:
     keys = [k for k in HEADLINE if any(k in row for row in table.values())]
-    lines = ["| arm (seeds) | " + " | ".join(HEADLINE[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for arm, row in table.items():
-        n = max(c[2] for c in row.values())
-        lines.append(f"| {arm} ({n}) | " + " | ".join(fmt(row.get(k)) for k in keys) + " |")
-    return "\n".join(lines)
+    rows = [[f"{arm} ({max(c[2] for c in row.values())})", *[fmt(row.get(k)) for k in keys]] for arm, row in table.items()]
+    return markdown_rows(["arm (seeds)", *[HEADLINE[k] for k in keys]], rows)
 
 
 def _mean(table: Table, arm: str, key: str) -> float:
@@ -103,10 +104,6 @@ def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[
                 row = load_flat(f, splits, noise_split)
                 rows.append([run_name(arm, seed), *[fmt((row[k], math.nan, 1)) if k in row else "–" for k in keys]])
     return ["run", *HEADLINE.values()], rows
-
-
-def markdown_rows(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|", *["| " + " | ".join(r) + " |" for r in rows]])
 
 
 def shift_figure(table: Table, max_shift: int) -> Figure:
