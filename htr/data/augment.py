@@ -18,7 +18,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, fit_word, place
+from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, fit_word, normalize_contrast, place, to_canvas
 
 AUGMENTATIONS = ("none", "translate", "noise", "translate+noise")
 
@@ -97,7 +97,8 @@ class WordTransform:
 
     def __call__(self, image: np.ndarray, index: int = 0, epoch: int = 0) -> np.ndarray:
         if self.augmentation == "none":
-            return place(fit_word(image))
+            return to_canvas(image)
+        image = normalize_contrast(image)  # as to_canvas does, before the geometry
         seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
         for i, ops in enumerate((self.word_ops, self.place_ops, self.canvas_ops)):
             if ops is not None:

@@ -209,9 +209,9 @@ class WordDataModule(pl.LightningDataModule):
             return out
         samples, report = read_labels_tsv(self.root / "labels.tsv")
         self.skip_reports.append(report)
-        if hp.split_files:
-            return split_by_lists(samples, dict(hp.split_files))
-        return split_random(samples, tuple(hp.split_fractions), hp.seed)
+        splits = split_by_lists(samples, dict(hp.split_files)) if hp.split_files else split_random(samples, tuple(hp.split_fractions), hp.seed)
+        # An evaluation-only set (e.g. a few real scans) is read whole as split "all".
+        return {**splits, "all": samples}
 
     def splits(self) -> dict[str, list[WordSample]]:
         """Usable samples per split (labels filtered against the charset, bad images dropped)."""

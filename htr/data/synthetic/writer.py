@@ -1,0 +1,212 @@
+"""A synthetic writer and a synthetic scan: how one word becomes a gray word crop.
+
+A :class:`Writer` is a font plus the habits of a hand: size, pen width, slant, line angle,
+letter spacing, how much each glyph's size, angle and height on the line wander, baseline
+wobble, elastic distortion (Simard et al. 2003), ink darkness and pen pressure. Fonts whose
+script joins letters are shaped as whole words (raqm keeps the joins) and their letter spacing
+jitters through a smooth monotone stretch; other fonts are drawn glyph by glyph, each glyph
+with its own size, rotation, rise and spacing. Every word a writer writes varies a little
+around the writer's habits. The scan then adds blur, paper gray level, texture, uneven
+lighting, occasional ruled lines, contrast and noise, and crops around the ink with an
+IAM-like margin.
+
+Everything draws from the ``numpy`` generator it is given: same generator state, same image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from htr.data.synthetic.fonts import FontSpec, em_scale, pil_font
+
+
+@dataclass(frozen=True)
+class Writer:
+    """The habits of one hand (lengths as fractions of the font size, angles in radians)."""
+
+    font: FontSpec
+    size: int  # font em in px of the raw crop (IAM crops are ~40-120 px high)
+    pen: float  # stroke width the writer's pen draws
+    slant: float  # horizontal shear per px of height (positive: leaning right)
+    angle: float  # rotation of the writing line
+    tracking: float  # extra space between letters (fraction of the advance)
+    glyph_scale: float  # sd of each glyph's log-size
+    glyph_rotate: float  # sd of each glyph's rotation
+    glyph_rise: float  # sd of each glyph's offset from the baseline
+    spacing: float  # sd of each gap (fraction of the advance)
+    wobble: float  # amplitude of the smooth baseline wobble
+    elastic: float  # amplitude of the elastic distortion
+    ink: float  # ink gray level (0 black .. 255 white)
+    pressure: float  # sd of the pen-pressure variation of the ink gray
+
+
+def sample_writer(font: FontSpec, rng: np.random.Generator, font_size: tuple[int, int] = (36, 72)) -> Writer:
+    """A random writer using ``font``."""
+    return Writer(
+        font=font,
+        size=int(rng.integers(font_size[0] // 2, font_size[1] // 2 + 1)) * 2,
+        pen=float(np.exp(rng.uniform(np.log(0.025), np.log(0.10)))),
+        slant=float(np.clip(rng.normal(0.05, 0.18), -0.4, 0.55)),
+        angle=float(np.clip(rng.normal(0.0, 0.025), -0.07, 0.07)),
+        tracking=float(rng.uniform(-0.10, 0.10)),
+        glyph_scale=float(rng.uniform(0.0, 0.10)),
+        glyph_rotate=float(rng.uniform(0.0, 0.08)),
+        glyph_rise=float(rng.uniform(0.0, 0.05)),
+        spacing=float(rng.uniform(0.0, 0.10)),
+        wobble=float(rng.uniform(0.0, 0.05)),
+        elastic=float(rng.uniform(0.0, 0.03)),
+        ink=float(rng.uniform(5, 110)),
+        pressure=float(rng.uniform(0, 18)),
+    )
+
+
+def _smooth_1d(rng: np.random.Generator, n: int, knots: int, sigma: float) -> np.ndarray:
+    """A smooth random function on 0..n-1 (piecewise-cubic through ``knots`` random values)."""
+    vals = rng.normal(0.0, sigma, max(2, knots)).astype(np.float32)
+    return cv2.resize(vals[None, :], (n, 1), interpolation=cv2.INTER_CUBIC)[0]
+
+
+def _smooth_2d(rng: np.random.Generator, h: int, w: int, cell: float, sigma: float) -> np.ndarray:
+    gh, gw = max(2, int(round(h / cell)) + 1), max(2, int(round(w / cell)) + 1)
+    grid = rng.normal(0.0, sigma, (gh, gw)).astype(np.float32)
+    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _ink_joined(writer: Writer, text: str, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shaped word as an ink mask, and the forward map of the letter-spacing stretch."""
+    font = pil_font(str(writer.font.path), size)
+    left, top, right, bottom = font.getbbox(text)
+    pad = int(0.5 * size) + 8
+    w, h = right - left + 2 * pad, bottom - top + 2 * pad
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).text((pad - left, pad - top), text, font=font, fill=255)
+    # Spacing jitter as a smooth monotone stretch of the columns: joins stay joined.
+    stretch = (1.0 + writer.tracking) * (1.0 + _smooth_1d(rng, w, len(text) + 2, writer.spacing).clip(-0.3, 0.3))
+    return np.asarray(mask, dtype=np.uint8), stretch
+
+
+def _ink_glyphs(writer: Writer, text: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """The word drawn glyph by glyph, each with its own size, rotation, rise and spacing."""
+    font = pil_font(str(writer.font.path), size)
+    ascent, descent = font.getmetrics()
+    pad = int(0.6 * size) + 8
+    width = int(font.getlength(text) * (1.4 + max(0.0, writer.tracking)) + 2 * pad + size)
+    height = ascent + descent + 2 * pad
+    canvas = np.zeros((height, width), np.uint8)
+    x, baseline = float(pad), float(pad + ascent)
+    for ch in text:
+        advance = font.getlength(ch)
+        scale = float(np.exp(rng.normal(0.0, writer.glyph_scale)))
+        turn = float(rng.normal(0.0, writer.glyph_rotate))
+        rise = float(rng.normal(0.0, writer.glyph_rise)) * size
+        gap = advance * scale * (1.0 + writer.tracking + float(rng.normal(0.0, writer.spacing)))
+        l, t, r, b = font.getbbox(ch, anchor="ls")
+        if r > l and b > t:
+            glyph = Image.new("L", (r - l + 2, b - t + 2), 0)
+            ImageDraw.Draw(glyph).text((1 - l, 1 - t), ch, font=font, fill=255, anchor="ls")
+            ox, oy = 1.0 - l, 1.0 - t  # the glyph's origin (left end of its baseline) in its image
+            c, s = scale * math.cos(turn), scale * math.sin(turn)
+            tx, ty = x - (c * ox - s * oy), baseline + rise - (s * ox + c * oy)
+            warped = cv2.warpAffine(np.asarray(glyph), np.float32([[c, -s, tx], [s, c, ty]]), (width, height), flags=cv2.INTER_LINEAR)
+            np.maximum(canvas, warped, out=canvas)
+        x += max(gap, 0.35 * advance)
+        if x > width - pad:  # never runs off: the canvas is 1.4x the shaped width
+            break
+    cols = np.nonzero(canvas.max(axis=0))[0]
+    return canvas[:, : int(cols[-1]) + pad] if len(cols) else canvas
+
+
+def _adjust_pen(ink: np.ndarray, target: float) -> np.ndarray:
+    """Thicken or thin the strokes towards the pen width ``target`` (px)."""
+    binary = (ink > 128).astype(np.uint8)
+    area = int(binary.sum())
+    edge = area - int(cv2.erode(binary, np.ones((3, 3), np.uint8)).sum())
+    thickness = 2.0 * area / max(1, edge)  # ~ mean stroke width in px
+    diff = target - thickness
+    if diff > 1.0:
+        k = int(min(5, round(diff))) + 1
+        return cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    if diff < -1.5:
+        thin = cv2.erode(ink, np.ones((2, 2), np.uint8))
+        if (thin > 128).sum() > 0.5 * area:
+            return thin
+    return ink
+
+
+def _warp(ink: np.ndarray, stretch: np.ndarray | None, writer: Writer, rng: np.random.Generator, size: int, n_chars: int) -> np.ndarray:
+    """One remap for slant, line angle, baseline wobble, spacing stretch and elastic distortion."""
+    h, w = ink.shape
+    stretch = np.ones(w, np.float32) if stretch is None else stretch
+    fwd = np.concatenate([[0.0], np.cumsum(stretch)[:-1]]).astype(np.float32)  # source col -> output col
+    slant = writer.slant + float(rng.normal(0.0, 0.04))
+    angle = writer.angle + float(rng.normal(0.0, 0.01))
+    off = int(np.ceil(abs(slant) * h + abs(angle) * w)) + 2
+    out_w = int(np.ceil(fwd[-1])) + 2 * off + 1
+    rows = np.nonzero(ink.max(axis=1) > 0)[0]
+    yc = float(rows[0] + 0.6 * (rows[-1] - rows[0])) if len(rows) else h / 2
+    ys, xs = np.mgrid[0:h, 0:out_w].astype(np.float32)
+    x1 = xs - off + slant * (ys - yc)
+    u = np.interp(x1.ravel(), fwd, np.arange(w, dtype=np.float32), left=-10.0, right=w + 10.0).reshape(h, out_w).astype(np.float32)
+    wobble = _smooth_1d(rng, w, max(2, n_chars // 2 + 2), writer.wobble * size)
+    map_x = u
+    map_y = ys + wobble[np.clip(u, 0, w - 1).astype(np.int32)] - angle * (u - w / 2)
+    amp = writer.elastic * size * float(rng.uniform(0.5, 1.5))
+    if amp > 0.2:
+        cell = float(rng.uniform(0.4, 0.8)) * size
+        map_x = map_x + _smooth_2d(rng, h, out_w, cell, amp)
+        map_y = map_y + _smooth_2d(rng, h, out_w, cell, amp)
+    return cv2.remap(ink, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _scan(alpha: np.ndarray, writer: Writer, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Ink coverage (0..1) -> gray scan: blur, ink and paper, texture, lighting, rules, noise, crop."""
+    alpha = cv2.GaussianBlur(alpha.astype(np.float32) / 255.0, (0, 0), float(rng.uniform(0.3, 1.0)))
+    h, w = alpha.shape
+    # Paper: mostly near-white, sometimes gray or dim (photos, recycled paper, old scans).
+    paper_level = float(rng.uniform(215, 253)) if rng.random() < 0.75 else float(rng.uniform(140, 215))
+    paper = paper_level + _smooth_2d(rng, h, w, float(rng.uniform(8, 40)), float(rng.uniform(0, 6)))
+    if rng.random() < 0.3:  # uneven lighting: a linear ramp across the crop
+        theta = float(rng.uniform(0, 2 * np.pi))
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        ramp = (np.cos(theta) * xs / max(1, w) + np.sin(theta) * ys / max(1, h)) - 0.5
+        paper = paper + float(rng.uniform(10, 45)) * ramp
+    if rng.random() < 0.08:  # ruled lines (exercise books, forms)
+        gap = float(rng.uniform(0.9, 1.6)) * size
+        phase = float(rng.uniform(0, gap))
+        level = float(rng.uniform(20, 70))
+        for y in np.arange(phase, h, gap):
+            cv2.line(paper, (0, int(y)), (w - 1, int(y + rng.normal(0, 1))), -level, 1)
+    ink = min(writer.ink + float(rng.normal(0, 8)), paper_level - 50) + _smooth_2d(rng, h, w, size, writer.pressure)
+    img = paper * (1.0 - alpha) + ink * alpha
+    img += rng.normal(0.0, float(rng.uniform(0.5, 6.0)), img.shape).astype(np.float32)
+    # IAM-like crop: tight around the ink, margins from 1 px up to ~1/4 of the size.
+    rows = np.nonzero(alpha.max(axis=1) > 0.25)[0]
+    cols = np.nonzero(alpha.max(axis=0) > 0.25)[0]
+    if len(rows) == 0:
+        rows, cols = np.array([0, h - 1]), np.array([0, w - 1])
+    reach = max(3, int(float(rng.choice([0.08, 0.15, 0.25])) * size))
+    m = rng.integers(1, reach + 1, size=4)
+    y0, y1 = max(0, rows[0] - m[0]), min(h, rows[-1] + 1 + m[1])
+    x0, x1 = max(0, cols[0] - m[2]), min(w, cols[-1] + 1 + m[3])
+    return np.clip(img[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8)
+
+
+def render_word(writer: Writer, text: str, rng: np.random.Generator) -> np.ndarray:
+    """``text`` written by ``writer`` and scanned: one IAM-like word crop (2-D uint8)."""
+    font = writer.font
+    if not text or not set(text) <= set(font.chars):
+        raise ValueError(f"font {font.name} cannot render {text!r}")
+    size = max(16, int(round(writer.size * em_scale(str(font.path)) * float(np.exp(rng.normal(0.0, 0.06))))))
+    if font.joined:
+        ink, stretch = _ink_joined(writer, text, rng, size)
+    else:
+        ink, stretch = _ink_glyphs(writer, text, rng, size), None
+    pen = writer.pen * size * float(np.exp(rng.normal(0.0, 0.1)))
+    ink = _adjust_pen(ink, pen)
+    ink = _warp(ink, stretch, writer, rng, size, len(text))
+    return _scan(ink, writer, rng, size)
