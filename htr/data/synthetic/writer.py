@@ -7,8 +7,8 @@ script joins letters are shaped as whole words (raqm keeps the joins) and their 
 jitters through a smooth monotone stretch; other fonts are drawn glyph by glyph, each glyph
 with its own size, rotation, rise and spacing. Every word a writer writes varies a little
 around the writer's habits. The scan then adds blur, paper gray level, texture, uneven
-lighting, occasional ruled lines, contrast and noise, and crops around the ink with an
-IAM-like margin.
+lighting, occasional ruled lines, contrast and noise, and crops tightly around the ink
+like IAM's word boxes.
 
 Everything draws from the ``numpy`` generator it is given: same generator state, same image.
 """
@@ -184,13 +184,13 @@ def _scan(alpha: np.ndarray, writer: Writer, rng: np.random.Generator, size: int
     ink = min(writer.ink + float(rng.normal(0, 8)), paper_level - 50) + _smooth_2d(rng, h, w, size, writer.pressure)
     img = paper * (1.0 - alpha) + ink * alpha
     img += rng.normal(0.0, float(rng.uniform(0.5, 6.0)), img.shape).astype(np.float32)
-    # IAM-like crop: tight around the ink, margins from 1 px up to ~1/4 of the size.
+    # IAM-like crop: word boxes from IAM's segmentation are tight, 1 px to ~1/10 of the size.
+    # (Tight crops + left alignment are what make the translation shortcut.)
     rows = np.nonzero(alpha.max(axis=1) > 0.25)[0]
     cols = np.nonzero(alpha.max(axis=0) > 0.25)[0]
     if len(rows) == 0:
         rows, cols = np.array([0, h - 1]), np.array([0, w - 1])
-    reach = max(3, int(float(rng.choice([0.08, 0.15, 0.25])) * size))
-    m = rng.integers(1, reach + 1, size=4)
+    m = rng.integers(1, max(3, int(0.10 * size)) + 1, size=4)
     y0, y1 = max(0, rows[0] - m[0]), min(h, rows[-1] + 1 + m[1])
     x0, x1 = max(0, cols[0] - m[2]), min(w, cols[-1] + 1 + m[3])
     return np.clip(img[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8)
