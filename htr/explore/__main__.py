@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+from pathlib import Path
 
 from htr.data.preprocess import ImageError
 
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.workers < 1:
             raise UsageError("--workers must be >= 1")
+        if args.image and not Path(args.image).is_file():  # before the slow checkpoint loading
+            raise UsageError(f"{args.image}: image file not found")
         import torch
 
         # Small batches: one intra-op thread per worker beats oversubscribing a busy CPU.
