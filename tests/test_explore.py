@@ -139,6 +139,31 @@ def test_relevance_job_equals_relevance(explorer, word, files) -> None:
     canvas = ed.apply(shifted)
     expected = relevance(ck.model, canvas, "are", ck.charset, 8, 8)
     np.testing.assert_allclose(np.reshape(st["maps"][0]["map"], (32, 128)), expected, atol=1e-4)
+    partial = job.partial_maps()  # what the page polls while the job runs: here every chunk is done
+    np.testing.assert_allclose(np.reshape(partial[0], (32, 128)).astype(float), expected, atol=1e-4)
+    assert partial[2] is None
+
+
+def test_partial_map_covers_only_the_chunks_done(explorer, word) -> None:
+    job = explorer.relevance(word, "are", [], 0, window=16, stride=16)
+    assert job.wait(120)
+    first = job._finished[0][0][0]  # drop all but one chunk, as if the others were still running
+    job._finished = {0: job._finished[0][:1]}
+    partial = np.array(job.partial_maps()[0], dtype=object).reshape(32, 128)
+    x0, x1 = first.windows[:, 2].min(), first.windows[:, 3].max()
+    assert all(v is not None for v in partial[:, x0:x1].ravel()) and all(v is None for v in np.delete(partial, np.s_[x0:x1], axis=1).ravel())
+
+
+def test_split_chunks_keeps_whole_columns_in_order() -> None:
+    from htr.diagnostics.relevance import make_perturbations
+    from htr.explore.session import split_chunks
+
+    pert = make_perturbations(to_canvas(render_word("are")), 4, 2)
+    chunks = split_chunks(pert, 5)
+    assert len(chunks) == 5
+    assert np.array_equal(np.concatenate([c.windows for c in chunks]), pert.windows)
+    columns = [set(c.windows[:, 2].tolist()) for c in chunks]
+    assert sum(len(c) for c in columns) == len(set().union(*columns))  # no column in two chunks
 
 
 def test_cancelled_relevance_job_stops_without_maps(explorer, word) -> None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from htr.data.preprocess import ImageError
+from htr.explore.session import Explorer, ExploreError
 
 
 class UsageError(Exception):
@@ -51,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         # Small batches: one intra-op thread per worker beats oversubscribing a busy CPU.
         torch.set_num_threads(1)
         from htr.explore.server import make_server
-        from htr.explore.session import Explorer, ExploreError
 
         explorer = Explorer(args.ckpts, probes=args.probes, data_root=args.data_root, data_source=args.data_source, export_dir=args.export_dir, workers=args.workers)
         for ck in explorer.checkpoints:

@@ -8,7 +8,8 @@ POST /api/upload?name=F     raw image bytes -> the same for an uploaded image
 POST /api/score             {"source", "text", "edits": [SPEC, ...], "shift"} -> per checkpoint
                             p(text), best-path reading, per-frame argmax; the edited canvas
 POST /api/relevance         {... "window", "stride"} -> {"job": ID}; GET /api/job/ID polls
-                            progress and, once done, the maps; POST /api/job/ID/cancel
+                            progress (?partial=1: the maps so far) and, once done, the maps;
+                            POST /api/job/ID/cancel
 POST /api/export            {"source", "text", "edits", "shift"} -> PNGs written, CLI commands
 
 Bad input answers 4xx with {"error": "one line"}; an unexpected failure answers 500 with a
@@ -157,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
             offset, limit = (_int_arg(query, k, d) for k, d in (("offset", 0), ("limit", 200)))
             self._json(ex.split_words(unquote(path.removeprefix("/api/split/")), max(0, offset), min(max(1, limit), 1000)))
         elif method == "GET" and path.startswith("/api/job/"):
-            self._json(self.server.job(path.removeprefix("/api/job/")).status())
+            self._json(self.server.job(path.removeprefix("/api/job/")).status(partial=_int_arg(query, "partial", 0) == 1))
         elif method == "POST" and path == "/api/load":
             self._json(ex.source_info(ex.source(str(self._json_body().get("source", "")))))
         elif method == "POST" and path == "/api/upload":
@@ -178,7 +179,7 @@ class Handler(BaseHTTPRequestHandler):
         elif method == "POST" and path == "/api/export":
             b = self._json_body()
             out = ex.export(str(b.get("source", "")), b.get("text"), b.get("edits", []), b.get("shift", 0))
-            print("exported", out["image"], "and", out["edited"], "; reproduce with:", *out["commands"], sep="\n  ", flush=True)
+            print(f"exported {out['image']} (word image) and {out['edited']} (edited input); reproduce with:", *out["commands"], sep="\n  ", flush=True)
             self._json(out)
         else:
             raise HTTPError(HTTPStatus.NOT_FOUND, f"no such page or API: {method} {path}")

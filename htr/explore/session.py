@@ -174,6 +174,7 @@ class RelevanceJob:
         self.maps: list[dict[str, Any]] | None = None
         self.error: str | None = None
         self._plans: list[tuple[Checkpoint, Perturbations | None, list[Perturbations], str | None]] = []
+        self._finished: dict[int, list[tuple[Perturbations, float, np.ndarray]]] = {}  # per model: chunks done
         for ck in checkpoints:
             err = ck.error or _text_error(text, ck)
             if err:
@@ -198,17 +199,18 @@ class RelevanceJob:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _chunk(self, ck: Checkpoint, chunk: Perturbations) -> tuple[float, np.ndarray] | None:
+    def _chunk(self, m: int, ck: Checkpoint, chunk: Perturbations) -> tuple[float, np.ndarray] | None:
         if self.cancelled:
             return None
         out = perturbation_log_scores(ck.model, self.canvas, self.text, ck.charset, chunk)
         with self._lock:
             self.done += 1
+            self._finished.setdefault(m, []).append((chunk, *out))
         return out
 
     def _run(self, pool: ThreadPoolExecutor) -> None:
         try:
-            futures = [[pool.submit(self._chunk, ck, c) for c in chunks] for ck, _, chunks, _ in self._plans]
+            futures = [[pool.submit(self._chunk, m, ck, c) for c in chunks] for m, (ck, _, chunks, _) in enumerate(self._plans)]
             maps = []
             for (ck, pert, _, err), fs in zip(self._plans, futures):
                 if err:
@@ -227,7 +229,28 @@ class RelevanceJob:
         finally:
             self.elapsed = time.perf_counter() - self.started
 
-    def status(self) -> dict[str, Any]:
+    def partial_maps(self) -> list[list[float | None] | None]:
+        """Per checkpoint, the map over the windows done so far (None where none is done yet).
+
+        Why: a map appears column by column instead of after the last chunk. With overlapping
+        windows (stride < window) pixels at the edge of the done part are provisional.
+        """
+        with self._lock:
+            finished = {m: list(v) for m, v in self._finished.items()}
+        out: list[list[float | None] | None] = []
+        for m in range(len(self._plans)):
+            done = finished.get(m)
+            if not done:
+                out.append(None)
+                continue
+            windows = np.concatenate([c.windows for c, _, _ in done])
+            we = weight_of_evidence(done[0][1], np.concatenate([sc for _, _, sc in done]), np.concatenate([c.weights for c, _, _ in done]))
+            rel = np.round(windows_to_pixels(we, windows, self.canvas.shape), 5).ravel()
+            covered = windows_to_pixels(np.ones(len(windows)), windows, self.canvas.shape).ravel() > 0
+            out.append([float(v) if c else None for v, c in zip(rel, covered)])
+        return out
+
+    def status(self, partial: bool = False) -> dict[str, Any]:
         running = self._thread.is_alive()
         out: dict[str, Any] = {
             "job": self.id,
@@ -240,6 +263,8 @@ class RelevanceJob:
         }
         if not running:
             out.update(maps=self.maps, error=self.error)
+        elif partial:
+            out["partial"] = self.partial_maps()
         return out
 
 
