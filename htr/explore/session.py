@@ -281,15 +281,14 @@ class Explorer:
 
     def __init__(
         self,
-        checkpoints: Sequence[str] | Sequence[Checkpoint],
+        checkpoints: Sequence[str | Path],
         probes: str | Path | None = None,
         data_root: str | Path | None = None,
         data_source: str = "synthetic",
         export_dir: str | Path = "reports/explore",
         workers: int = 2,
     ) -> None:
-        ckpts = list(checkpoints)
-        self.checkpoints: list[Checkpoint] = ckpts if ckpts and isinstance(ckpts[0], Checkpoint) else load_checkpoints([str(p) for p in ckpts])  # type: ignore[list-item,arg-type]
+        self.checkpoints = load_checkpoints([str(p) for p in checkpoints])
         self.probes_path = Path(probes) if probes else None
         self.data_root = Path(data_root) if data_root else None
         self.data_source = data_source
