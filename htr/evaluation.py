@@ -8,8 +8,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 from tqdm import tqdm
-from jsonargparse import ArgumentParser
 
+from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet, diagnose, select_probes
@@ -35,6 +35,7 @@ def evaluate_split(module: HTRModule, data: WordDataModule, split: str, device: 
         enable_progress_bar=progress, enable_model_summary=False,
     )
     data.hparams.test_split = split
+    module.test_prefix = split
     # The loader, not the DataModule: Lightning would prepare_data() every split (20k to generate).
     result = trainer.test(module, dataloaders=data.test_dataloader(), verbose=False)[0]
     metrics = {k.split("/", 1)[1]: float(v) for k, v in result.items()}

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jsonargparse import ArgumentParser
 
+from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
 from htr.diagnostics.probes import ProbeSet, diagnose, select_probes
 from htr.diagnostics.scores import mean_periodic_amplitude
