@@ -134,7 +134,8 @@ class DiagnosticsCallback(pl.Callback):
                     items = [(f, c) for n, (f, c) in figures.items() if n.startswith(kind)]
                     if items:
                         logger.log_image(key=f"diag/{kind}", images=[figure_to_array(f) for f, _ in items], caption=[c for _, c in items], step=step)
-                logger.experiment.log(wandb_panels(diag, probes, self.figures), step=step)
+                # Lightning's x-axis key, not W&B's own step (which would drop the row as out of order).
+                logger.experiment.log({**wandb_panels(diag, probes, self.figures), "trainer/global_step": step})
 
 
 def wandb_panels(diag: Diagnosis, probes: ProbeSet, curves: int = 4) -> dict[str, Any]:

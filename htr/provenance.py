@@ -45,4 +45,5 @@ def checkpoint_provenance(path: str | Path, ckpt: dict[str, Any]) -> dict[str, A
         "run_name": run.get("name", UNKNOWN),
         "run_group": run.get("group", UNKNOWN),
         "wandb_id": run.get("wandb_id", UNKNOWN),
+        "wandb_name": run.get("wandb_name", UNKNOWN),
     }

@@ -12,7 +12,9 @@ import pytest
 
 from htr.cli import main as train_main
 from htr.evaluation import main as evaluate_main
-from htr.wandb_offline import latest_offline_run, read_history
+from htr.model.module import load_checkpoint
+from htr.provenance import git_commit
+from htr.wandb_offline import latest_offline_run, read_artifacts, read_history, read_run
 
 from conftest import CHEAP_DIAGNOSTICS
 
@@ -36,8 +38,8 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     from conftest import WORDS, write_folder_dataset
 
     tmp = tmp_path_factory.mktemp("loop")
-    data = write_folder_dataset(tmp / "words", WORDS, per_word=2)
-    base = tiny_run(tmp, data, "base", "baseline", "--run.wandb", "offline")
+    data = write_folder_dataset(tmp / "words", WORDS, per_word=2, splits=("train", "val", "test", "test_unseen"))
+    base = tiny_run(tmp, data, "base", "baseline", "--run.wandb", "offline", "--run.test_splits", "[test, test_unseen]", "--run.group", "loop-test")
     aug = tiny_run(tmp, data, "aug", "augmented", "--run.wandb", "disabled")
     return data, base, aug
 
@@ -64,6 +66,50 @@ def test_callback_writes_pngs_scores_and_wandb_media(two_runs: tuple[Path, Path,
     assert any(p.suffix == ".png" and "relevance" in p.name for p in media)
     assert any(p.suffix == ".png" and "shift" in p.name for p in media)
     assert any(p.name.endswith(".table.json") for p in media)
+
+
+def test_wandb_run_groups_and_lines_up_with_other_runs(two_runs: tuple[Path, Path, Path]) -> None:
+    _, base, _ = two_runs
+    run = latest_offline_run(base)
+    info = read_run(run)
+    # Grouping and filtering in the W&B UI with no manual work.
+    assert info["name"] == "base" and info["group"] == "loop-test" and info["job_type"] == "base"
+    assert set(info["tags"]) == {"augmentation:none", "pooling:max", "seed:0"}
+    config = info["config"]
+    assert config["trainer"]["max_epochs"] == 1 and config["seed_everything"] == 0 and config["run"]["name"] == "base"
+    assert config["data"]["augmentation"] == "none" and config["model"]["pooling"] == "max"
+    assert config["git_commit"] == git_commit() and info["exit_code"] == 0
+
+    rows = read_history(run)
+    keys = set().union(*rows)
+    # One key prefix per tested split: test_unseen no longer overwrites test.
+    metrics = json.loads((base / "metrics.json").read_text())
+    for split in ("test", "test_unseen"):
+        logged = [r[f"{split}/cer"] for r in rows if f"{split}/cer" in r]
+        assert logged == [pytest.approx(metrics[split]["cer"])], split
+    # 4 steps < log_every_n_steps: no per-step point, but the epoch's mean loss is there.
+    assert "train/epoch_loss" in keys and "train/loss" not in keys
+    # W&B-native panels: line plots of the shift curves and a probe table with images.
+    for key in ("diag/shift_curve_table", "diag/accuracy_vs_shift_table", "diag/probes"):
+        assert any(k.startswith(key + "/") for k in keys), key
+    assert any(k.endswith("visualize/diag/shift_curve") for k in config) and any(k.endswith("visualize/diag/accuracy_vs_shift") for k in config)
+    # The probe table's rows (with their images) live in a run_table artifact.
+    staged = [a["files"] for a in read_artifacts(run) if a["type"] == "run_table" and any(p.endswith("probes.table.json") for p in a["files"])]
+    assert staged
+    table_file = next(f for p, f in staged[-1].items() if p.endswith(".table.json"))
+    table = json.loads(Path(table_file).read_text())
+    assert table["columns"][:5] == ["image", "id", "text", "recognised", "score"]
+    probes = json.loads((base / "diagnostics" / "probes.json").read_text())
+    assert [row[2] for row in table["data"]] == probes["texts"]
+    assert all(row[0]["_type"] == "image-file" for row in table["data"])
+    assert any(p.startswith("media/images/") and p.endswith(".png") for p in staged[-1])
+    # Diagnosed once per checkpoint: after the one epoch, then once at test (not once per split).
+    assert sum("diag/acc@shift0" in r for r in rows) == 2
+
+    # The checkpoint knows its training run; a report reads it back.
+    module = load_checkpoint(base / "checkpoints" / "last.ckpt")
+    assert module.provenance["wandb_id"] == info["id"] and module.provenance["run_name"] == "base"
+    assert module.provenance["augmentation"] == "none" and module.provenance["epochs"] == 1
 
 
 def test_probe_set_is_reused_when_the_run_resumes(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
