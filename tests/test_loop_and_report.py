@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -129,6 +130,7 @@ def test_evaluate_writes_the_comparison_report(two_runs: tuple[Path, Path, Path]
         "--data.source", "folder", "--data.root", str(data), "--data.num_workers", "0",
         "--splits", "[test]", "--out", str(out), "--progress", "false",
         "--probes", str(base / "diagnostics" / "probes.npz"), "--relevance_probes", "2", "--relevance_window", "4",
+        "--wandb", "offline",
     ])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -140,6 +142,29 @@ def test_evaluate_writes_the_comparison_report(two_runs: tuple[Path, Path, Path]
         assert (out / f"{png}.png").stat().st_size > 1000
     page = (out / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 4 and "base" in page and "aug" in page
+
+    # Provenance: which checkpoints, trained how, by which run; and the evaluation's settings.
+    base_run = read_run(latest_offline_run(base))
+    assert metrics["base"]["provenance"]["wandb_id"] == base_run["id"] and metrics["aug"]["provenance"]["run_name"] == "aug"
+    for text in (str(base / "checkpoints" / "last.ckpt"), "translate+noise", git_commit(), base_run["id"], "4x4 windows every 4 px", "0..16 px"):
+        assert html.escape(text) in page, text
+    # README units (percent), and the difference column against the first model.
+    cer = {n: metrics[n]["test"]["cer"] for n in metrics}
+    assert f"{100 * cer['base']:.2f} %" in page and f"{100 * (cer['aug'] - cer['base']):.2f} points" in page
+    assert "<th>aug − base</th>" in page
+
+    # One W&B comparison run: the recognition table, shortcut scores, figures, the models' runs.
+    compare = latest_offline_run(out)
+    info = read_run(compare)
+    assert info["job_type"] == "evaluation" and info["config"]["models"]["base"]["wandb_id"] == base_run["id"]
+    keys = set().union(*read_history(compare))
+    for key in ("report/recognition", "report/shortcut_scores", "report/models", "report/deletion_curves", "report/relevance_grid"):
+        assert any(k.startswith(key + "/") for k in keys), key
+    staged = [a["files"] for a in read_artifacts(compare) if any(p.endswith("recognition.table.json") for p in a["files"])]
+    table = json.loads(Path(next(f for p, f in staged[-1].items() if p.endswith(".table.json"))).read_text())
+    rows = {(r[0], r[1]): r for r in table["data"]}
+    assert rows[("base", "test")][2] == pytest.approx(cer["base"]) and rows[("base", "test")][6] == "base"
+    assert rows[("base", "test")][7] == base_run["id"] and rows[("aug", "test")][6] == "aug"
 
 
 def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
