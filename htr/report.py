@@ -181,15 +181,21 @@ def html_page(title: str, body: str) -> str:
     """A self-contained page (opens from disk) that tells a headless browser whether its images decoded."""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1360px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}}td.wrap{{white-space:normal;min-width:16em}}
-td:first-child,th:first-child,td:last-child{{text-align:left}}dl.settings{{display:grid;grid-template-columns:max-content auto;gap:2px 1em}}dl.settings dd{{margin:0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td{{white-space:nowrap}}td.wrap{{white-space:normal;min-width:12em}}
+td:first-child,th:first-child,td:last-child,th:last-child{{text-align:left}}dl.settings{{display:grid;grid-template-columns:max-content auto;gap:2px 1em}}dl.settings dd{{margin:0}}
 img{{max-width:100%}}figure{{margin:2em 0}}figcaption{{color:#555}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 {body}
-<script>/* lets a headless browser check report that every figure decoded */
+<script>/* lets a headless browser check that every figure decoded, no number cell wraps and nothing overflows */
 window.addEventListener("load", () => {{ const imgs = [...document.images];
 document.body.dataset.imagesTotal = imgs.length;
-document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length; }});</script>
+document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+const lines = td => {{ const r = document.createRange(); r.selectNodeContents(td);
+  return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }};
+const cells = [...document.querySelectorAll("td:not(.wrap)")];  /* headers may wrap */
+document.body.dataset.cellsChecked = cells.length;
+document.body.dataset.wrappedCells = cells.filter(td => lines(td) > 1).length;
+document.body.dataset.overflowX = document.documentElement.scrollWidth > document.documentElement.clientWidth; }});</script>
 </body></html>"""
 
 

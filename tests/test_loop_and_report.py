@@ -179,13 +179,15 @@ def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Pat
         "--out", str(out), "--progress", "false", "--relevance_probes", "1", "--relevance_window", "8",
     ]) == 0
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000"]
+             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000", "--window-size=1400,2400"]
     url = (out / "index.html").as_uri()
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)
     total = re.search(r'data-images-total="(\d+)"', dom)
     assert loaded and total, "the report's load check did not run in Chromium"
     assert int(total.group(1)) == 4 and loaded.group(1) == total.group(1)
+    # At 1400 px no number cell wraps and nothing runs off the page.
+    assert 'data-wrapped-cells="0"' in dom and 'data-overflow-x="false"' in dom
     shot = out / "screenshot.png"
-    subprocess.run([chromium, *flags, "--window-size=1280,2400", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
