@@ -17,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
 from htr.diagnostics.probes import ProbeSet  # noqa: E402
 from htr.io import atomic_write_bytes  # noqa: E402
-from htr.report import NATS, PERCENT, POINTS, SHARE, Unit, html_page, html_table, save_figures  # noqa: E402
+from htr.report import NATS, PERCENT, POINTS, SHARE, Unit, html_page, html_table, save_figures, settings_list  # noqa: E402
 
 Table = dict[str, dict[str, tuple[float, float, int]]]
 
@@ -217,7 +217,17 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
     md += ["## Every run", "", markdown_rows(run_header, run_rows), ""]
     atomic_write_bytes(out / "README.md", "\n".join(md).encode())
-    body = "<p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table)
+    settings = {
+        "arms": ", ".join(f"{a} ({c})" for a, c in cfg.arms.items()),
+        "seeds": ", ".join(map(str, cfg.seeds)),
+        "training arguments": " ".join(cfg.train_args) or "(the configs as they are)",
+        "data": ", ".join(f"{k}: {v}" for k, v in cfg.data.items()),
+        "probe set": f"{len(probes)} words of the val split (seed 0), {out / 'probes.npz'}",
+        "relevance": f"{cfg.relevance_window}x{cfg.relevance_window} windows every {cfg.relevance_stride} px, first {cfg.relevance_probes} probes",
+        "shift sweep": f"0..{cfg.max_shift} px",
+    }
+    body = "<h2>Settings</h2>" + settings_list(settings)
+    body += "<h2>Results</h2><p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table)
     if checks:
         body += "<h2>Expectations</h2>" + html_table(["target", "measured", "verdict"], [list(c) for c in checks])
     body += sections + "<h2>Every run</h2>" + html_table(run_header, run_rows)

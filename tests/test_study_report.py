@@ -48,6 +48,7 @@ def test_study_page_has_units_difference_and_definitions(study_out: tuple[Path, 
     out, table = study_out
     page = (out / "index.html").read_text()
     assert "<th>augmented − baseline</th>" in page and "<th>definition</th>" in page
+    assert "<dt>relevance</dt><dd>2x2 windows every 2 px, first 4 probes</dd>" in page and "<dd>0, 1, 2</dd>" in page
     for col in HEADLINE.values():
         assert col.definition.replace("'", "&#x27;") in page, col.header
     mean, sd, _ = table["baseline"]["test/cer"]
