@@ -59,6 +59,7 @@ class DiagnosticsCallback(pl.Callback):
         self.probes: ProbeSet | None = None
         self.seconds: list[float] = []
         self._last_tag: str | None = None
+        self._tested: str | None = None
 
     def out_dir(self, trainer: pl.Trainer) -> Path:
         return Path(trainer.default_root_dir) / "diagnostics"
@@ -87,6 +88,12 @@ class DiagnosticsCallback(pl.Callback):
             self.run(trainer, pl_module, tag)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # The probes are validation words: testing the same checkpoint on another split would
+        # only repeat (and overwrite) the same diagnosis, so each checkpoint is diagnosed once.
+        weights = trainer.ckpt_path or f"step {trainer.global_step}"
+        if weights == self._tested:
+            return
+        self._tested = weights
         self.run(trainer, pl_module, "test")
 
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, tag: str) -> Diagnosis | None:
@@ -127,8 +134,31 @@ class DiagnosticsCallback(pl.Callback):
                     items = [(f, c) for n, (f, c) in figures.items() if n.startswith(kind)]
                     if items:
                         logger.log_image(key=f"diag/{kind}", images=[figure_to_array(f) for f, _ in items], caption=[c for _, c in items], step=step)
-                rows = diag.probe_rows(probes)
-                logger.log_table(key="diag/probes", columns=list(rows[0]), data=[list(r.values()) for r in rows], step=step)
+                # Lightning's x-axis key, not W&B's own step (which would drop the row as out of order).
+                logger.experiment.log({**wandb_panels(diag, probes, self.figures), "trainer/global_step": step})
+
+
+def wandb_panels(diag: Diagnosis, probes: ProbeSet, curves: int = 4) -> dict[str, Any]:
+    """W&B-native views of a diagnosis: the probe table (image, reading, score per row) and the
+    shift curves as line plots that W&B draws, hovers and compares across runs."""
+    import wandb
+
+    rows = diag.probe_rows(probes)
+    columns = ["image", *rows[0]]
+    table = wandb.Table(columns=columns, data=[[wandb.Image(c), *r.values()] for c, r in zip(probes.canvases, rows)])
+    n = min(curves, len(diag.sweeps))
+    shifts = sorted(int(k.split("shift")[1]) for k in diag.scores if k.startswith("acc@shift"))
+    return {
+        "diag/probes": table,
+        "diag/shift_curve": wandb.plot.line_series(
+            xs=[[int(v) for v in s.shifts] for s in diag.sweeps[:n]], ys=[[float(v) for v in s.scores] for s in diag.sweeps[:n]],
+            keys=[repr(t) for t in probes.texts[:n]], title="p(text | image) vs shift right (px)", xname="shift (px)",
+        ),
+        "diag/accuracy_vs_shift": wandb.plot.line(
+            wandb.Table(columns=["shift (px)", "probe word accuracy"], data=[[s, diag.scores[f"acc@shift{s}"]] for s in shifts]),
+            "shift (px)", "probe word accuracy", title="probe word accuracy vs shift",
+        ),
+    }
 
 
 def figure_to_array(fig: Figure) -> Any:

@@ -4,31 +4,51 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+import yaml
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import Logger, WandbLogger
 
+from htr.argparsing import OneLineErrors
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.io import write_json
 from htr.model.module import HTRModule, TrainingDiverged
+from htr.provenance import git_commit
 
 log = logging.getLogger("htr.train")
 
-WANDB_MODES = ("offline", "online", "disabled")
+WandbMode = Literal["offline", "online", "disabled"]
+WANDB_MODES: tuple[str, ...] = get_args(WandbMode)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class HTRArgumentParser(OneLineErrors, LightningArgumentParser):
+    """LightningCLI's parser with the project's one-line errors and no prefix matching."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
+def arm_of(run_name: str) -> str:
+    """``augmented-s2`` -> ``augmented``: the arm a run belongs to (its W&B job type)."""
+    return re.sub(r"-s\d+$", "", run_name)
 
 
 class HTRCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument("--run.name", type=str, default="baseline", help="run folder runs/<name>/ and W&B run name")
         parser.add_argument("--run.dir", type=str, default="runs", help="parent folder of run folders")
-        parser.add_argument("--run.wandb", type=str, default="offline", help="W&B mode: offline | online | disabled (WANDB_MODE wins)")
+        parser.add_argument("--run.wandb", type=WandbMode, default="offline", help="W&B mode (the WANDB_MODE environment variable wins)")
         parser.add_argument("--run.project", type=str, default="htr-shortcuts", help="W&B project")
+        parser.add_argument("--run.group", type=str | None, default=None, help="W&B group = the experiment the run belongs to (default: the name of run.dir, e.g. study)")
         parser.add_argument("--run.resume", type=bool, default=True, help="resume from runs/<name>/checkpoints/last.ckpt if it exists")
         parser.add_argument("--run.test_splits", type=list[str], default=["test"], help="splits evaluated after training")
         parser.link_arguments("data.charset", "model.charset", apply_on="instantiate")
@@ -38,13 +58,27 @@ class HTRCLI(LightningCLI):
         run_dir = Path(cfg.run.dir) / cfg.run.name
         mode = os.environ.get("WANDB_MODE", cfg.run.wandb)
         if mode not in WANDB_MODES:
-            raise ValueError(f"run.wandb / WANDB_MODE: unknown mode {mode!r}; use one of {', '.join(WANDB_MODES)}")
+            self.parser.error(f"WANDB_MODE: {mode!r} is not one of {', '.join(WANDB_MODES)}")
         cfg.trainer.default_root_dir = str(run_dir)
+        group = cfg.run.group or Path(cfg.run.dir).resolve().name
+        seed = cfg.seed_everything
+        # Saved in every checkpoint (reports show it) and the W&B run's identity.
+        self.run_info = {"name": cfg.run.name, "group": group, "arm": arm_of(cfg.run.name), "seed": seed, "commit": git_commit()}
         loggers: list[Logger] = []
         if mode != "disabled":
-            (run_dir).mkdir(parents=True, exist_ok=True)
-            loggers.append(WandbLogger(name=cfg.run.name, project=cfg.run.project, save_dir=str(run_dir), mode=mode))
+            # Created here but started lazily by Lightning: fit_and_test reads the data first,
+            # so a bad data root never leaves an empty W&B run behind.
+            loggers.append(WandbLogger(
+                name=cfg.run.name, project=cfg.run.project, save_dir=str(run_dir), mode=mode,
+                group=group, job_type=self.run_info["arm"], tags=run_tags(cfg), config=self.full_config(),
+            ))
         self._extra = {"run_dir": run_dir, "loggers": loggers}
+
+    def full_config(self) -> dict[str, Any]:
+        """The whole resolved config (trainer, model, data, run, seed) plus the code's commit."""
+        resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False, skip_validation=True))
+        resolved.pop("config", None)
+        return {**resolved, "git_commit": self.run_info["commit"], "run": {**resolved.get("run", {}), "group": self.run_info["group"]}}
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         run_dir = self._extra["run_dir"]
@@ -73,6 +107,11 @@ class HTRCLI(LightningCLI):
         return trainer
 
 
+def run_tags(cfg: Any) -> list[str]:
+    """W&B tags that filter the arms: augmentation, pooling, seed."""
+    return [f"augmentation:{cfg.data.augmentation}", f"pooling:{cfg.model.pooling}", f"seed:{cfg.seed_everything}"]
+
+
 def main(args: list[str] | None = None) -> int:
     """Train (and test) as configured; ``args`` default to the command line. Returns an exit code."""
     try:
@@ -81,21 +120,39 @@ def main(args: list[str] | None = None) -> int:
             WordDataModule,
             run=False,
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"default_config_files": [str(PROJECT_ROOT / "configs" / "common.yaml")]},
+            parser_kwargs={"default_config_files": [str(PROJECT_ROOT / "configs" / "common.yaml")], "prog": "train.py"},
+            parser_class=HTRArgumentParser,
             args=args,
         )
         return fit_and_test(cli)
     except (DatasetError, FileNotFoundError) as err:
         log.error("%s", err)
-        return 2
+        return finish_wandb(2)
     except TrainingDiverged as err:
         log.error("%s (last good weights: last.ckpt of the run)", err)
-        return 3
+        return finish_wandb(3)
+
+
+def finish_wandb(code: int) -> int:
+    """Mark a W&B run that a failure interrupted as failed (not finished), and return ``code``."""
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish(exit_code=code)
+    return code
 
 
 def fit_and_test(cli: HTRCLI) -> int:
     cfg, trainer, model, data = cli.config, cli.trainer, cli.model, cli.datamodule
     run_dir = Path(trainer.default_root_dir)
+    # Read the data before Lightning starts the loggers (a bad root: one error, no W&B run).
+    if trainer.local_rank == 0:
+        data.prepare_data()
+    data.splits()
+    model.run_info = dict(cli.run_info)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+            model.run_info.update(wandb_id=logger.experiment.id, wandb_name=logger.experiment.name)
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if cfg.run.resume and last.is_file() else None
     if ckpt_path:
@@ -117,6 +174,7 @@ def fit_and_test(cli: HTRCLI) -> int:
             log.warning("no split %r to test on; skipped", split)
             continue
         data.hparams.test_split = split
+        model.test_prefix = split  # test/..., test_unseen/...: one key prefix per split
         result = trainer.test(model, datamodule=data, ckpt_path=best, verbose=False)[0]
         metrics[split] = {k.split("/", 1)[1]: float(v) for k, v in result.items()}
         metrics[split]["n"] = len(data.splits()[split])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +19,61 @@ from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
 from htr.diagnostics.probes import Diagnosis, ProbeSet  # noqa: E402
 from htr.io import atomic_write_bytes  # noqa: E402
 
-# Scores shown in the comparison table, in this order, with a short explanation.
-TABLE_SCORES = {
-    "acc@shift0": "word accuracy of the probes, unshifted",
-    "acc@shift8": "... shifted right by 8 px",
-    "acc@shift16": "... by 16 px",
-    "acc_drop@8plus": "acc(0) - mean acc over shifts >= 8 px (translation shortcut)",
-    "logscore_drop@8plus": "same for the mean log p(text)",
-    "periodicity@4": "share of the shift curve's power at period 4 px",
-    "periodic_amplitude@4": "amplitude (nats) of the shift curve's period-4 swing",
-    "off_ink_evidence": "share of positive evidence > 2 px away from ink",
-    "cer@clean": "CER of the probes",
-    "cer@specks": "CER with random specks on the paper",
-    "aopc": "deletion-curve AOPC (higher: the map finds what matters)",
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How a number is shown: fractions as percent (``scale`` 100), shares and nats as they are."""
+
+    scale: float
+    decimals: int
+    suffix: str  # shown after a single value (" %"); tables that name the unit in the header omit it
+
+    def fmt(self, value: float, sd: float | None = None, suffix: bool = True) -> str:
+        if value is None or not math.isfinite(value):
+            return "–"
+        text = f"{self.scale * value:.{self.decimals}f}"
+        if sd is not None and math.isfinite(sd):
+            text += f" ± {self.scale * sd:.{self.decimals}f}"
+        return text + (self.suffix if suffix else "")
+
+    @property
+    def difference(self) -> Unit:
+        """The unit of a difference: percent - percent = percentage points."""
+        return Unit(self.scale, self.decimals, " points") if self.suffix == " %" else self
+
+
+# The README's units: error rates and accuracies in percent, their differences in points.
+CER = Unit(100, 2, " %")
+PERCENT = Unit(100, 1, " %")
+POINTS = Unit(100, 1, " points")
+SHARE = Unit(1, 2, "")
+NATS = Unit(1, 3, " nats")
+RECOGNITION = {"cer": ("CER", CER), "wer": ("WER", PERCENT), "acc": ("word accuracy", PERCENT)}
+
+# Scores shown in the comparison table, in this order: unit and what they mean.
+TABLE_SCORES: dict[str, tuple[Unit, str]] = {
+    "acc@shift0": (PERCENT, "word accuracy of the probes, unshifted"),
+    "acc@shift8": (PERCENT, "... shifted right by 8 px"),
+    "acc@shift16": (PERCENT, "... by 16 px"),
+    "acc_drop@8plus": (POINTS, "acc(0) - mean acc over shifts >= 8 px (translation shortcut)"),
+    "logscore_drop@8plus": (NATS, "same for the mean log p(text)"),
+    "periodicity@4": (SHARE, "share of the shift curve's power at period 4 px"),
+    "periodic_amplitude@4": (NATS, "amplitude of the shift curve's period-4 swing"),
+    "off_ink_evidence": (SHARE, "share of positive evidence > 2 px away from ink"),
+    "cer@clean": (CER, "CER of the probes"),
+    "cer@specks": (CER, "CER with 20 random specks on the paper"),
+    "aopc": (SHARE, "deletion-curve AOPC (higher: the map finds what matters)"),
 }
+
+
+def reference_model(names: list[str]) -> str:
+    """The model differences are taken against: one named baseline, else the first."""
+    return next((n for n in names if "baseline" in n), names[0])
+
+
+def difference_header(other: str, ref: str) -> str:
+    return f"{other} − {ref}"
 
 
 def relevance_grid(names: list[str], diagnoses: list[Diagnosis], probes: ProbeSet, vmax: float = SEED_VMAX) -> Figure:
@@ -98,8 +140,10 @@ def deletion_overlay(names: list[str], diagnoses: list[Diagnosis]) -> Figure:
         if diag.deletions:
             fractions = diag.deletions[0][0]
             mean = np.mean([d[1] for d in diag.deletions], axis=0)
-            ax.plot(100 * fractions, mean, marker=".", label=f"{name} (AOPC {np.mean([d[2] for d in diag.deletions]):.3f})")
-    ax.set(xlabel="% pixels replaced (most relevant first)", ylabel="mean p(text | image)")
+            ax.plot(100 * fractions, mean, marker=".", label=f"{name} (AOPC {np.mean([d[2] for d in diag.deletions]):.2f})")
+    # Log-like x axis: the first few pixels are where a faithful map makes the score fall.
+    ax.set_xscale("symlog", linthresh=0.1)
+    ax.set(xlabel="% pixels replaced (most relevant first; log scale)", ylabel="mean p(text | image)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -111,10 +155,14 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def html_table(header: list[str], rows: list[list[Any]]) -> str:
-    """An HTML table; floats to 4 decimals (NaN as –), everything escaped."""
+def html_table(header: list[str], rows: list[list[Any]], wrap: tuple[int, ...] = ()) -> str:
+    """An HTML table; floats to 4 decimals (NaN as –), everything escaped. Cells never wrap
+    (a "21.8 ± 1.4" split over two lines misreads) except in the columns ``wrap`` (prose)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="wrap">{_fmt(c)}</td>' if j in wrap else f"<td>{_fmt(c)}</td>" for j, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -132,20 +180,89 @@ def save_figures(out: Path, figures: dict[str, tuple[Figure, str]]) -> str:
 def html_page(title: str, body: str) -> str:
     """A self-contained page (opens from disk) that tells a headless browser whether its images decoded."""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child,td:last-child{{text-align:left}}
+<style>body{{font-family:sans-serif;max-width:1360px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td{{white-space:nowrap}}td.wrap{{white-space:normal;min-width:12em}}
+td:first-child,th:first-child,td:last-child,th:last-child{{text-align:left}}dl.settings{{display:grid;grid-template-columns:max-content auto;gap:2px 1em}}dl.settings dd{{margin:0}}
 img{{max-width:100%}}figure{{margin:2em 0}}figcaption{{color:#555}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 {body}
-<script>/* lets a headless browser check report that every figure decoded */
+<script>/* lets a headless browser check that every figure decoded, no number cell wraps and nothing overflows */
 window.addEventListener("load", () => {{ const imgs = [...document.images];
 document.body.dataset.imagesTotal = imgs.length;
-document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length; }});</script>
+document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+const lines = td => {{ const r = document.createRange(); r.selectNodeContents(td);
+  return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }};
+const cells = [...document.querySelectorAll("td:not(.wrap)")];  /* headers may wrap */
+document.body.dataset.cellsChecked = cells.length;
+document.body.dataset.wrappedCells = cells.filter(td => lines(td) > 1).length;
+document.body.dataset.overflowX = document.documentElement.scrollWidth > document.documentElement.clientWidth; }});</script>
 </body></html>"""
 
 
-def write_report(out: str | Path, metrics: dict[str, dict[str, Any]], diagnoses: dict[str, Diagnosis], probes: ProbeSet, title: str = "htr-shortcuts: checkpoint comparison") -> Path:
-    """PNG figures + ``index.html`` (images embedded, opens from disk) under ``out``."""
+PROVENANCE_ROWS = {
+    "checkpoint": "checkpoint",
+    "augmentation": "augmentation",
+    "pooling": "pooling",
+    "epochs": "epochs trained",
+    "seed": "seed",
+    "commit": "code commit",
+    "run_name": "training run",
+    "wandb_id": "W&B run id",
+}
+
+
+def provenance_table(names: list[str], metrics: dict[str, dict[str, Any]]) -> str:
+    """Which checkpoints were compared: one column per model (``unknown`` where an old checkpoint does not say)."""
+    prov = {n: metrics[n].get("provenance") or {"checkpoint": metrics[n].get("checkpoint", "unknown")} for n in names}
+    rows = [[label, *[str(prov[n].get(key, "unknown")) for n in names]] for key, label in PROVENANCE_ROWS.items()]
+    return html_table(["", *names], rows)
+
+
+def settings_list(settings: dict[str, Any]) -> str:
+    """The evaluation settings as a definition list (probe set, relevance window, seed ...)."""
+    items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in settings.items())
+    return f'<dl class="settings">{items}</dl>'
+
+
+def recognition_rows(names: list[str], metrics: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Split x metric rows, one column per model and one ``model − reference`` column per other model."""
+    ref = reference_model(names)
+    others = [n for n in names if n != ref]
+    splits = list(dict.fromkeys(s for n in names for s, v in metrics[n].items() if isinstance(v, dict) and "cer" in v))
+    rows = []
+    for split in splits:
+        for key, (label, unit) in RECOGNITION.items():
+            values = {n: float(metrics[n][split][key]) if split in metrics[n] else math.nan for n in names}
+            n_words = next((metrics[n][split]["n"] for n in names if split in metrics[n]), "")
+            rows.append([f"{split} ({n_words} words)", label, *[unit.fmt(values[n]) for n in names],
+                         *[unit.difference.fmt(values[o] - values[ref]) for o in others]])
+    return ["split", "metric", *names, *[difference_header(o, ref) for o in others]], rows
+
+
+def score_rows(names: list[str], diagnoses: dict[str, Diagnosis]) -> tuple[list[str], list[list[str]]]:
+    """Shortcut scores in the README's units, with the differences to the reference model."""
+    ref = reference_model(names)
+    others = [n for n in names if n != ref]
+    rows = []
+    for key, (unit, meaning) in TABLE_SCORES.items():
+        values = {n: diagnoses[n].scores.get(key, math.nan) for n in names}
+        rows.append([key, *[unit.fmt(values[n]) for n in names], *[unit.difference.fmt(values[o] - values[ref]) for o in others], meaning])
+    return ["score", *names, *[difference_header(o, ref) for o in others], "meaning"], rows
+
+
+def write_report(
+    out: str | Path,
+    metrics: dict[str, dict[str, Any]],
+    diagnoses: dict[str, Diagnosis],
+    probes: ProbeSet,
+    settings: dict[str, Any] | None = None,
+    title: str = "htr-shortcuts: checkpoint comparison",
+) -> Path:
+    """PNG figures + ``index.html`` (images embedded, opens from disk) under ``out``.
+
+    ``metrics[name]`` may hold ``provenance`` (see :mod:`htr.provenance`); ``settings`` are the
+    evaluation's settings (probe set, relevance window/stride, seed), shown as they are.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names, diags = list(diagnoses), list(diagnoses.values())
@@ -153,15 +270,16 @@ def write_report(out: str | Path, metrics: dict[str, dict[str, Any]], diagnoses:
         "relevance_grid": (relevance_grid(names, diags, probes), "Pixel relevance of the same words under each model (prediction difference analysis; red votes for the true text, blue against)."),
         "accuracy_vs_shift": (accuracy_vs_shift(names, diags), "Word accuracy and mean log-score of the probe set as the word is shifted right pixel by pixel."),
         "shift_curves": (shift_overlay(names, diags, probes), "Score of the true text vs shift for single probes (the seed's Fig. 5), models overlaid."),
-        "deletion_curves": (deletion_overlay(names, diags), "Deletion curves: the score as the pixels with the most positive evidence are replaced first."),
+        "deletion_curves": (deletion_overlay(names, diags), "Deletion curves: the score as the pixels with the most positive evidence are replaced first (1, 2, 4 ... pixels, then even steps)."),
     }
     sections = save_figures(out, figures)
-    splits = sorted({s for m in metrics.values() for s, v in m.items() if isinstance(v, dict) and "cer" in v})
-    metric_rows = [[n, s, m[s]["cer"], m[s]["wer"], m[s]["acc"], m[s]["n"]] for n, m in metrics.items() for s in splits if s in m]
-    score_rows = [[key, *[diagnoses[n].scores.get(key, float("nan")) for n in names], TABLE_SCORES[key]] for key in TABLE_SCORES]
-    body = f"""<p>Models: {", ".join(html.escape(n) for n in names)}. Probe set: {len(probes)} words ({html.escape(", ".join(probes.texts[:12]))}{"…" if len(probes) > 12 else ""}).</p>
-<h2>Recognition</h2>{html_table(["model", "split", "CER", "WER", "word acc.", "n"], metric_rows)}
-<h2>Shortcut scores (probe set)</h2>{html_table(["score", *names, "meaning"], score_rows)}
+    rec_header, rec_rows = recognition_rows(names, metrics)
+    sc_header, sc_rows = score_rows(names, diagnoses)
+    settings = {"probe words": f"{len(probes)} ({', '.join(probes.texts[:12])}{'…' if len(probes) > 12 else ''})", **(settings or {})}
+    body = f"""<h2>Models</h2>{provenance_table(names, metrics)}
+<h2>Settings</h2>{settings_list(settings)}
+<h2>Recognition</h2>{html_table(rec_header, rec_rows)}
+<h2>Shortcut scores (probe set)</h2>{html_table(sc_header, sc_rows, wrap=(len(sc_header) - 1,))}
 <h2>Figures</h2>{sections}"""
     page = html_page(title, body)
     index = out / "index.html"

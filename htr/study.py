@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jsonargparse import ArgumentParser
 
+from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
 from htr.diagnostics.probes import ProbeSet, diagnose, select_probes
 from htr.diagnostics.scores import mean_periodic_amplitude
@@ -99,7 +99,7 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
     """Metrics on every split (+ noisy split) and the diagnostics; relevance maps to an NPZ."""
     module = load_checkpoint(ckpt)
     data = eval_data(cfg, charset=module.charset.chars)
-    out: dict[str, Any] = {"run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams)}
+    out: dict[str, Any] = {"run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams), "provenance": module.provenance}
     for split in cfg.splits:
         out[split] = evaluate_split(module, data, split, progress=False)
     noisy = eval_data(cfg, charset=module.charset.chars, test_augmentation="noise")

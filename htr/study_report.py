@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,44 +17,83 @@ from matplotlib.figure import Figure  # noqa: E402
 from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
 from htr.diagnostics.probes import ProbeSet  # noqa: E402
 from htr.io import atomic_write_bytes  # noqa: E402
-from htr.report import html_page, html_table, save_figures  # noqa: E402
+from htr.report import NATS, PERCENT, POINTS, SHARE, Unit, html_page, html_table, save_figures, settings_list  # noqa: E402
 
 Table = dict[str, dict[str, tuple[float, float, int]]]
 
-# Columns of the headline table: key -> header.
-HEADLINE = {
-    "test/cer": "CER test",
-    "test/wer": "WER test",
-    "test/acc": "acc test",
-    "test_unseen/cer": "CER unseen fonts",
-    "test+noise/cer": "CER test+noise",
-    "test+noise/cer_increase": "CER cost of noise",
-    "diag/acc@shift0": "probe acc @0",
-    "diag/acc_drop@8plus": "acc drop @>=8 px",
-    "diag/max_acc_drop": "worst acc drop 0..16 px",
-    "diag/periodicity@4": "periodicity share @4 px",
-    "diag/periodic_amplitude@4": "4-px swing (nats)",
-    "diag/off_ink_evidence": "off-ink evidence",
-    "diag/cer_increase@specks": "CER increase (specks)",
-    "diag/aopc": "AOPC",
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    unit: Unit
+    definition: str
+
+
+# Every number of the study: header, unit (the README's), definition.
+HEADLINE: dict[str, Column] = {
+    "test/cer": Column("CER test", PERCENT, "character error rate on the test split (fonts seen in training), %"),
+    "test/wer": Column("WER test", PERCENT, "word error rate on the test split, %"),
+    "test/acc": Column("acc test", PERCENT, "word accuracy on the test split, %"),
+    "test_unseen/cer": Column("CER unseen fonts", PERCENT, "CER on test_unseen (held-out fonts), %"),
+    "test+noise/cer": Column("CER test+noise", PERCENT, "CER on the test split with test-time noise augmentation, %"),
+    "test+noise/cer_increase": Column("CER cost of noise (points)", POINTS, "CER with test-time noise minus clean CER, percentage points"),
+    "diag/acc@shift0": Column("probe acc @0 px", PERCENT, "word accuracy of the probe words as they are (x = 0), %"),
+    "diag/acc_drop@8plus": Column("acc drop @>=8 px (points)", POINTS, "probe accuracy at 0 px minus the mean over shifts 8..16 px (translation shortcut), points"),
+    "diag/max_acc_drop": Column("worst drop 0..16 px (points)", POINTS, "largest loss of probe accuracy at any shift 0..16 px, points"),
+    "diag/periodicity@4": Column("4-px share", SHARE, "share of the detrended log-score curve's power at period 4 px (the CNN's down-sampling), 0..1"),
+    "diag/periodic_amplitude@4": Column("4-px swing (nats)", NATS, "amplitude of that period-4 component of the log-score, nats"),
+    "diag/off_ink_evidence": Column("off-ink evidence", SHARE, "share of positive relevance more than 2 px from any ink (background shortcut), 0..1"),
+    "diag/cer_increase@specks": Column("CER cost of specks (points)", POINTS, "probe CER with 20 dark specks on the paper minus clean probe CER, points"),
+    "diag/aopc": Column("AOPC", SHARE, "deletion-curve area over the perturbation curve: score lost as the most relevant pixels go (higher: the map finds what matters)"),
 }
+# The table the README quotes, in its column order (docs/results/README.md writes it first).
+README_COLUMNS = [
+    "test/cer", "test_unseen/cer", "diag/acc@shift0", "diag/acc_drop@8plus", "diag/max_acc_drop", "diag/periodicity@4",
+    "diag/periodic_amplitude@4", "diag/off_ink_evidence", "test+noise/cer_increase", "diag/cer_increase@specks", "diag/aopc",
+]
 
 
-def fmt(cell: tuple[float, float, int] | None) -> str:
+def fmt(cell: tuple[float, float, int] | None, key: str | None = None, suffix: bool = False) -> str:
+    """``mean ± sd`` in the number's unit (plain 3 decimals for keys without one)."""
     if cell is None or math.isnan(cell[0]):
         return "–"
     mean, sd, n = cell
-    return f"{mean:.3f}" if n < 2 or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+    unit = HEADLINE[key].unit if key in HEADLINE else Unit(1, 3, "")
+    return unit.fmt(mean, sd if n >= 2 else None, suffix=suffix)
 
 
 def markdown_rows(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|", *["| " + " | ".join(r) + " |" for r in rows]])
 
 
-def markdown_table(table: Table) -> str:
+def markdown_table(table: Table, keys: list[str] | None = None) -> str:
+    """Arms as rows, ``mean ± sd`` (number of seeds); by default the README's columns."""
+    keys = [k for k in (keys or README_COLUMNS) if any(k in row for row in table.values())]
+    rows = [[f"{arm} ({max(c[2] for c in row.values())})", *[fmt(row.get(k), k) for k in keys]] for arm, row in table.items()]
+    return markdown_rows(["arm (seeds)", *[HEADLINE[k].header for k in keys]], rows)
+
+
+def definitions(keys: list[str]) -> list[tuple[str, str]]:
+    return [(HEADLINE[k].header, HEADLINE[k].definition) for k in keys]
+
+
+def html_summary(table: Table) -> str:
+    """Numbers as rows, arms as columns, then augmented − baseline and the definition."""
     keys = [k for k in HEADLINE if any(k in row for row in table.values())]
-    rows = [[f"{arm} ({max(c[2] for c in row.values())})", *[fmt(row.get(k)) for k in keys]] for arm, row in table.items()]
-    return markdown_rows(["arm (seeds)", *[HEADLINE[k] for k in keys]], rows)
+    arms = list(table)
+    diff = "augmented" in table and "baseline" in table
+    rows = []
+    for k in keys:
+        col = HEADLINE[k]
+        cells = [fmt(table[a].get(k), k) for a in arms]  # the unit is in the row's label: narrow columns
+        if diff:
+            delta = _mean(table, "augmented", k) - _mean(table, "baseline", k)
+            cells.append(col.unit.difference.fmt(delta, suffix=col.unit.difference.suffix == " points"))  # % - % = points
+        label = col.header if "(" in col.header or col.unit.suffix != " %" else f"{col.header} (%)"
+        rows.append([label, *cells, col.definition])
+    header = ["number", *[f"{a} ({max(c[2] for c in table[a].values())})" for a in arms], *(["augmented − baseline"] if diff else []), "definition"]
+    return html_table(header, rows, wrap=(len(header) - 1,))
 
 
 def _mean(table: Table, arm: str, key: str) -> float:
@@ -102,8 +142,8 @@ def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[
             f = results / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
                 row = load_flat(f, splits, noise_split)
-                rows.append([run_name(arm, seed), *[fmt((row[k], math.nan, 1)) if k in row else "–" for k in keys]])
-    return ["run", *HEADLINE.values()], rows
+                rows.append([run_name(arm, seed), *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
+    return ["run", *[c.header for c in HEADLINE.values()]], rows
 
 
 def shift_figure(table: Table, max_shift: int) -> Figure:
@@ -164,15 +204,30 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     atomic_write_bytes(out / "study.json", json.dumps({arm: {k: list(v) for k, v in row.items()} for arm, row in table.items()}, indent=1).encode())
     checks = target_checks(table)
     run_header, run_rows = per_run_rows(out, list(cfg.arms), cfg.seeds, cfg.splits, cfg.noise_split)
-    md = ["# Study results", "", "Mean ± sd over seeds (number of seeds in brackets). Made by `python study.py`; numbers from the runs in `runs/*.json`.", "", markdown_table(table), ""]
+    all_keys = [k for k in HEADLINE if any(k in row for row in table.values())]
+    md = [
+        "# Study results", "",
+        "Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points. "
+        "Made by `python study.py`; numbers from the runs in `runs/*.json`. The main README quotes this table.", "",
+        markdown_table(table), "", "All numbers:", "", markdown_table(table, all_keys), "",
+        "Columns:", "", *[f"- **{h}**: {d}" for h, d in definitions(all_keys)], "",
+    ]
     if checks:
         md += ["## Expectations", "", markdown_rows(["target", "measured", "verdict"], [list(c) for c in checks]), ""]
     md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
     md += ["## Every run", "", markdown_rows(run_header, run_rows), ""]
     atomic_write_bytes(out / "README.md", "\n".join(md).encode())
-    keys = [k for k in HEADLINE if any(k in row for row in table.values())]
-    rows = [[arm, *[fmt(row.get(k)) for k in keys]] for arm, row in table.items()]
-    body = html_table(["arm", *[HEADLINE[k] for k in keys]], rows)
+    settings = {
+        "arms": ", ".join(f"{a} ({c})" for a, c in cfg.arms.items()),
+        "seeds": ", ".join(map(str, cfg.seeds)),
+        "training arguments": " ".join(cfg.train_args) or "(the configs as they are)",
+        "data": ", ".join(f"{k}: {v}" for k, v in cfg.data.items()),
+        "probe set": f"{len(probes)} words of the val split (seed 0), {out / 'probes.npz'}",
+        "relevance": f"{cfg.relevance_window}x{cfg.relevance_window} windows every {cfg.relevance_stride} px, first {cfg.relevance_probes} probes",
+        "shift sweep": f"0..{cfg.max_shift} px",
+    }
+    body = "<h2>Settings</h2>" + settings_list(settings)
+    body += "<h2>Results</h2><p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table)
     if checks:
         body += "<h2>Expectations</h2>" + html_table(["target", "measured", "verdict"], [list(c) for c in checks])
     body += sections + "<h2>Every run</h2>" + html_table(run_header, run_rows)

@@ -44,20 +44,45 @@ def _records(path: Path) -> list[bytes]:
     return out
 
 
-def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    """History rows (``{key: value}``) of an offline run folder ``.../wandb/offline-run-*``."""
+def _parsed(run_dir: str | Path) -> list[Any]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files:
         raise FileNotFoundError(f"{run_dir}: no run-*.wandb file")
-    rows = []
+    out = []
     for raw in _records(files[0]):
         rec = pb.Record()
         rec.ParseFromString(raw)
-        if rec.WhichOneof("record_type") == "history":
-            rows.append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in rec.history.item})
-    return rows
+        out.append(rec)
+    return out
+
+
+def _items(items: Any) -> dict[str, Any]:
+    return {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in items}
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """History rows (``{key: value}``) of an offline run folder ``.../wandb/offline-run-*``."""
+    return [_items(r.history.item) for r in _parsed(run_dir) if r.WhichOneof("record_type") == "history"]
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """What W&B shows of an offline run besides its history: id, name, group, job type, tags,
+    config (later updates merged; values unwrapped from W&B's ``{"value": ...}``), exit code."""
+    info: dict[str, Any] = {"config": {}, "exit_code": None}
+    for rec in _parsed(run_dir):
+        kind = rec.WhichOneof("record_type")
+        if kind == "run":
+            r = rec.run
+            info.update(id=r.run_id, name=r.display_name, group=r.run_group, job_type=r.job_type, tags=list(r.tags))
+            info["config"].update(_items(r.config.update))
+        elif kind == "config":
+            info["config"].update(_items(rec.config.update))
+        elif kind == "exit":
+            info["exit_code"] = rec.exit.exit_code
+    info["config"] = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in info["config"].items() if k != "_wandb"}
+    return info
 
 
 def latest_offline_run(parent: str | Path) -> Path:
@@ -67,3 +92,14 @@ def latest_offline_run(parent: str | Path) -> Path:
     if not runs:
         raise FileNotFoundError(f"{parent}: no offline W&B run")
     return runs[-1]
+
+
+def read_artifacts(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Artifacts an offline run staged (W&B keeps a logged table's rows and images in a
+    ``run_table`` artifact): name, type and ``{path in artifact: local staged file}``."""
+    out = []
+    for rec in _parsed(run_dir):
+        if rec.WhichOneof("record_type") == "artifact":
+            a = rec.artifact
+            out.append({"name": a.name, "type": a.type, "files": {c.path: c.local_path for c in a.manifest.contents}})
+    return out

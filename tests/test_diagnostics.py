@@ -221,10 +221,15 @@ def test_deletion_curve(canvas: np.ndarray) -> None:
     model = OnePixel(16, 10)
     rel = np.zeros(canvas.shape)
     rel[16, 10] = 1.0  # the only pixel that matters comes first
-    fractions, scores, aopc = deletion_curve(model, canvas, "a", CHARSET, rel, steps=4, max_fraction=0.01, replacement=0)
+    fractions, scores, aopc = deletion_curve(model, canvas, "a", CHARSET, rel, steps=4, max_fraction=0.01, replacement=0, fine_start=False)
     assert fractions[0] == 0 and len(scores) == 5
     assert np.all(scores[1:] == scores[1])  # after step 1 nothing else matters
     assert aopc == pytest.approx(np.mean(scores[0] - scores))
+    # Fine steps (1, 2, 4, 8 px before the first even step of 10 px) show where the score falls
+    # (at the very first pixel here) without changing AOPC.
+    fine_fr, fine_scores, fine_aopc = deletion_curve(model, canvas, "a", CHARSET, rel, steps=4, max_fraction=0.01, replacement=0)
+    assert list(np.round(fine_fr * canvas.size).astype(int)) == [0, 1, 2, 4, 8, 10, 20, 31, 41]
+    assert fine_scores[1] == scores[1] != scores[0] and fine_aopc == pytest.approx(aopc)
 
 
 def test_off_ink_share() -> None:

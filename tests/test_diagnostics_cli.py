@@ -46,7 +46,7 @@ def test_edit_prints_table_and_writes_figure(ckpt_and_image, tmp_path, capsys) -
 
 def test_shift_and_relevance_commands(ckpt_and_image, tmp_path) -> None:
     ckpt, image = ckpt_and_image
-    assert main(["shift", str(ckpt), str(image), "--text", "are", "--max-shift", "4", "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["shift", str(ckpt), str(image), "--text", "are", "--max_shift", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert main(["relevance", str(ckpt), str(image), "--text", "are", "--window", "16", "--stride", "16", "--out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "s.png").exists() and (tmp_path / "r.png").exists()
 
@@ -76,7 +76,7 @@ def test_bad_input_is_one_line_exit_2(ckpt_and_image, args, capsys) -> None:
         extra = [a for a in extra if a not in ("--text", text)]
     assert main(["edit", str(ckpt), str(image), "--text", text, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:")
+    assert len(err) == 1 and err[0].startswith("python -m htr.diagnostics: error:")
 
 
 def test_module_entry_point_exit_code(ckpt_and_image) -> None:
@@ -88,4 +88,4 @@ def test_module_entry_point_exit_code(ckpt_and_image) -> None:
         cwd=Path(__file__).resolve().parents[1],
     )
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("error:")
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("python -m htr.diagnostics: error:")

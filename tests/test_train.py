@@ -89,3 +89,9 @@ def test_bad_checkpoints_give_clear_errors(tmp_path: Path) -> None:
 def test_missing_dataset_root_exits_with_message(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert train(tmp_path, tmp_path / "absent", "--run.wandb", "disabled") == 2
     assert "absent: dataset folder not found" in caplog.text
+
+
+def test_bad_data_root_leaves_no_wandb_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert train(tmp_path, tmp_path / "absent", "--run.wandb", "offline", "--run.name", "bad") == 2
+    assert "absent: dataset folder not found" in caplog.text
+    assert not list((tmp_path / "runs" / "bad").rglob("offline-run-*"))

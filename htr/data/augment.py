@@ -12,7 +12,7 @@ results do not depend on the number of workers (see ``WordTransform.__call__``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import albumentations as A
 import cv2
@@ -20,7 +20,9 @@ import numpy as np
 
 from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, fit_word, normalize_contrast, place, to_canvas
 
-AUGMENTATIONS = ("none", "translate", "noise", "translate+noise")
+# A Literal so that the command lines check the value and name the choices (htr/argparsing.py).
+Augmentation = Literal["none", "translate", "noise", "translate+noise"]
+AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
 
 
 class BackgroundSpecks(A.ImageOnlyTransform):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from htr.data.augment import WordTransform
+from htr.data.augment import Augmentation, WordTransform
 from htr.data.preprocess import ImageError, load_image, normalize
 from htr.data.readers import (
     DatasetError,
@@ -28,7 +28,8 @@ from htr.text import IAM_CHARSET, Charset
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("synthetic", "iam", "folder")
+Source = Literal["synthetic", "iam", "folder"]
+SOURCES: tuple[str, ...] = get_args(Source)
 
 
 class WordDataset(Dataset):
@@ -133,10 +134,10 @@ class WordDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        source: str = "synthetic",
+        source: Source = "synthetic",
         root: str = "data/synthetic",
         charset: str = "iam",
-        augmentation: str = "none",
+        augmentation: Augmentation = "none",
         batch_size: int = 64,
         eval_batch_size: int = 256,
         num_workers: int = 2,
@@ -144,12 +145,12 @@ class WordDataModule(pl.LightningDataModule):
         split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
         split_files: dict[str, str] | None = None,
         include_err: bool = False,
-        unknown_chars: str = "skip",
+        unknown_chars: Literal["skip", "map"] = "skip",
         validate_images: bool = True,
         synthetic: dict[str, Any] | None = None,
         limit_train: int | None = None,
         test_split: str = "test",
-        test_augmentation: str = "none",
+        test_augmentation: Augmentation = "none",
     ) -> None:
         super().__init__()
         if source not in SOURCES:

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from htr.argparsing import PlainArgumentParser  # noqa: E402
 from htr.data.augment import AUGMENTATIONS  # noqa: E402
 from htr.data.datamodule import WordDataModule  # noqa: E402
 from htr.data.readers import DatasetError  # noqa: E402
@@ -36,8 +37,8 @@ def preview_grid(data: WordDataModule, n: int = 24, epoch: int = 0, cols: int = 
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = PlainArgumentParser(prog="python -m htr.data.preview", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--augmentation", choices=AUGMENTATIONS, default="translate+noise")
     parser.add_argument("--source", default="synthetic")
     parser.add_argument("--root", default="data/synthetic")
@@ -45,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epoch", type=int, default=0)
     parser.add_argument("--out", default="augmentation_preview.png")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     data = WordDataModule(source=args.source, root=args.root, augmentation=args.augmentation, seed=args.seed, num_workers=0)
     try:
         data.prepare_data()

@@ -13,25 +13,29 @@ from pathlib import Path
 
 import numpy as np
 
+from htr.argparsing import PlainArgumentParser, one_line
 from htr.data.preprocess import ImageError, load_image, to_canvas
 from htr.diagnostics.edits import SPEC_HELP, EditSpecError, edit, parse_edit
 from htr.diagnostics.forward import check_text
 from htr.diagnostics.plots import plot_edits, plot_relevance, plot_shift
 from htr.diagnostics.relevance import relevance
-from htr.diagnostics.shift import shift_sweep
+from htr.diagnostics.shift import periodic_amplitude, periodicity, shift_sweep
+
+
+PROG = "python -m htr.diagnostics"
 
 
 class UsageError(Exception):
     """Bad command-line input: reported in one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage block
-        raise UsageError(f"{message} (see --help)")
+class _Parser(PlainArgumentParser):
+    def error(self, message: str, ex: Exception | None = None) -> None:  # one line, no usage block
+        raise UsageError(f"{one_line(self, message)} (see --help)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m htr.diagnostics", description="Diagnostics of a trained checkpoint on one word image.")
+    p = _Parser(prog=PROG, description="Diagnostics of a trained checkpoint on one word image.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser, default_out: str) -> None:
@@ -52,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--vmax", default="0.25", help="colour range (default 0.25 as in the seed) or 'auto'")
     s = sub.add_parser("shift", help="score while shifting the word right (Fig. 5)")
     common(s, "shift.png")
-    s.add_argument("--max-shift", type=int, default=16)
+    s.add_argument("--max_shift", "--max-shift", type=int, default=16, help="largest shift (px)")
     return p
 
 
@@ -85,6 +89,12 @@ def _run(argv: list[str] | None) -> None:
         print(f"{'shift':>5}  {'score':>10}  recognised")
         for sh, sc, t in zip(sweep.shifts, sweep.scores, sweep.texts):
             print(f"{sh:>5}  {sc:>10.4g}  {t}")
+        # The README's periodicity numbers (the same functions as the shortcut scores).
+        share, amplitude = periodicity(sweep.log_scores, 4), periodic_amplitude(sweep.log_scores, 4)
+        if np.isnan(share) and np.isnan(amplitude):
+            print("periodicity of the log-score curve: n/a (needs shifts 0..7 at least: --max_shift 8)")
+        else:
+            print(f"periodicity of the log-score curve: share of power at 4 px {share:.3f}, 4-px swing {amplitude:.4f} nats")
         fig = plot_shift(sweep, args.text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _run(argv)
     except (UsageError, ImageError, EditSpecError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -84,7 +84,8 @@ def plot_deletion(fractions: np.ndarray, scores: np.ndarray, aopc: float | None 
     fig = Figure(figsize=(4, 3), layout="constrained")
     ax = fig.subplots()
     ax.plot(np.asarray(fractions) * 100, scores, marker=".", label=label)
-    ax.set_xlabel("pixels replaced, most relevant first (%)")
+    ax.set_xscale("symlog", linthresh=0.1)  # the first pixels (fine steps) get room
+    ax.set_xlabel("pixels replaced, most relevant first (%, log scale)")
     ax.set_ylabel("score")
     if aopc is not None:
         ax.set_title(f"AOPC = {aopc:.3g}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -14,6 +14,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from htr.model.crnn import CRNN
+from htr.provenance import checkpoint_provenance
 from htr.text import BLANK, IAM_CHARSET, Charset, decode, encode_batch
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,12 @@ class HTRModule(pl.LightningModule):
     def __init__(
         self,
         charset: str = IAM_CHARSET,
-        pooling: str = "max",
+        pooling: Literal["max", "blur"] = "max",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        scheduler: str = "cosine",
+        scheduler: Literal["none", "cosine", "onecycle"] = "cosine",
         warmup_steps: int = 200,
-        decoder: str = "best_path",
+        decoder: Literal["best_path", "beam"] = "best_path",
         beam_width: int = 10,
         max_bad_batches: int = 20,
     ) -> None:
@@ -67,6 +68,11 @@ class HTRModule(pl.LightningModule):
         self.test_cer, self.test_wer, self.test_acc = CharErrorRate(), WordErrorRate(), WordAccuracy()
         self.skipped_batches = 0
         self._bad_in_a_row = 0
+        # Metric key prefix of test_step: the split being tested, so splits never share keys.
+        self.test_prefix = "test"
+        # Set by train.py (run name, group, W&B id, seed, commit); saved in every checkpoint.
+        self.run_info: dict[str, Any] = {}
+        self.provenance: dict[str, Any] = {}  # filled by load_checkpoint (htr.provenance)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, 1, 32, 128) -> log-probs (B, 32, C)."""
@@ -99,6 +105,8 @@ class HTRModule(pl.LightningModule):
             return None
         self._bad_in_a_row = 0
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["text"]))
+        # The epoch mean too: per-step points come only every trainer.log_every_n_steps.
+        self.log("train/epoch_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["text"]), sync_dist=True)
         self.log("train/skipped_batches", float(self.skipped_batches), batch_size=len(batch["text"]))
         return loss
 
@@ -115,16 +123,21 @@ class HTRModule(pl.LightningModule):
         wer.update(preds, texts)
         acc.update(preds, texts)
         n = len(texts)
-        self.log(f"{stage}/loss", loss, batch_size=n, sync_dist=True)
-        self.log(f"{stage}/cer", cer, prog_bar=True, batch_size=n)
-        self.log(f"{stage}/wer", wer, batch_size=n)
-        self.log(f"{stage}/acc", acc, prog_bar=stage == "val", batch_size=n)
+        key = stage if stage == "val" else self.test_prefix
+        self.log(f"{key}/loss", loss, batch_size=n, sync_dist=True)
+        self.log(f"{key}/cer", cer, prog_bar=True, batch_size=n)
+        self.log(f"{key}/wer", wer, batch_size=n)
+        self.log(f"{key}/acc", acc, prog_bar=stage == "val", batch_size=n)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_info:
+            checkpoint["htr_run"] = dict(self.run_info)
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
@@ -176,5 +189,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "was it written by another version of the model?"
         )
     module.load_state_dict(state, strict=False)
+    module.run_info = dict(ckpt.get("htr_run") or {})
+    module.provenance = checkpoint_provenance(path, ckpt)
     module.eval()
     return module.to(map_location)

@@ -1,0 +1,49 @@
+"""Where a model came from: the code commit, the training run, the recipe, read back from a checkpoint.
+
+Training stores ``checkpoint["htr_run"]`` (run name, group, W&B id, seed, commit; see
+``HTRModule.on_save_checkpoint``); Lightning itself stores the epoch, the model's and the
+data's hyper-parameters. Older checkpoints lack some of it: those fields read ``unknown``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+UNKNOWN = "unknown"
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> str:
+    """Short commit of the code (``+dirty`` with uncommitted changes), or ``unknown`` outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode:
+            return UNKNOWN
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return UNKNOWN
+
+
+def checkpoint_provenance(path: str | Path, ckpt: dict[str, Any]) -> dict[str, Any]:
+    """What a report says about a checkpoint: path, recipe, epochs, training run, commit."""
+    run = dict(ckpt.get("htr_run") or {})
+    data = dict(ckpt.get("datamodule_hyper_parameters") or {})
+    hparams = dict(ckpt.get("hyper_parameters") or {})
+    epoch = ckpt.get("epoch")
+    return {
+        "checkpoint": str(path),
+        "augmentation": data.get("augmentation", UNKNOWN),
+        "pooling": hparams.get("pooling", UNKNOWN),
+        # Lightning stores the index of the epoch being trained when saved: +1 = epochs done.
+        "epochs": int(epoch) + 1 if isinstance(epoch, int) else UNKNOWN,
+        "global_step": ckpt.get("global_step", UNKNOWN),
+        "seed": run.get("seed", UNKNOWN),
+        "commit": run.get("commit", UNKNOWN),
+        "run_name": run.get("name", UNKNOWN),
+        "run_group": run.get("group", UNKNOWN),
+        "wandb_id": run.get("wandb_id", UNKNOWN),
+        "wandb_name": run.get("wandb_name", UNKNOWN),
+    }

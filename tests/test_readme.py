@@ -1,0 +1,89 @@
+"""The README's command lines work as written on a fresh clone.
+
+Cheap commands (the diagnostics on the shipped checkpoints) run for real in a scratch folder
+that sees the repository's files; expensive ones (training, evaluation, the study, the preview
+that generates the training set) are parsed by their own parsers, so a renamed or typo'd option,
+a bad value or a missing config/checkpoint/image fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+# Outputs and the user's own runs: not in a fresh clone, and need not be.
+NOT_IN_CLONE = ("runs/", "/path/to/", "reports/")
+
+
+def readme_commands() -> list[str]:
+    """``python ...`` lines of the fenced blocks and `python ...` spans of the prose, one line each."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        commands += [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("python ")]
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    commands += [" ".join(span.split()) for span in re.findall(r"`(python [^`]+)`", prose)]
+    # A bare name in prose ("`python -m htr.diagnostics` reports ...") is a mention, not a command.
+    return [c for c in dict.fromkeys(commands) if len(shlex.split(c)) > (3 if shlex.split(c)[1] == "-m" else 2)]
+
+
+COMMANDS = readme_commands()
+
+
+def test_readme_has_the_commands_this_test_expects() -> None:
+    scripts = {shlex.split(c)[1] if shlex.split(c)[1] != "-m" else shlex.split(c)[2] for c in COMMANDS}
+    assert {"train.py", "evaluate.py", "study.py", "htr.diagnostics", "htr.data.preview"} <= scripts
+    assert not [c for c in COMMANDS if "..." in c or re.search(r"\b[A-Z]{3,}\b", c)], "placeholders left in a README command"
+
+
+def input_files(argv: list[str]) -> list[str]:
+    """Paths a command reads (configs, checkpoints, images), not what it writes (--out)."""
+    outputs = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--out"}
+    return [a for a in argv if re.search(r"\.(ya?ml|ckpt|png|npz)$", a) and a not in outputs and not a.startswith(NOT_IN_CLONE)]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    argv = shlex.split(command)[1:]
+    for path in input_files(argv):
+        assert (ROOT / path).is_file(), f"{command}: {path} is not in the repository"
+    if argv[0] == "-m" and argv[1] == "htr.diagnostics":
+        # Cheap: run it as written, from a folder that holds the repository's inputs.
+        for name in ("checkpoints", "docs", "configs", "htr"):
+            (tmp_path / name).symlink_to(ROOT / name)
+        proc = subprocess.run([sys.executable, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        out = argv[argv.index("--out") + 1]
+        assert (tmp_path / out).read_bytes()[:4] == b"\x89PNG"
+        if argv[2] == "shift":  # the periodicity numbers the README promises
+            assert re.search(r"share of power at 4 px \d\.\d{3}, 4-px swing \d\.\d{4} nats", proc.stdout), proc.stdout
+        return
+    if argv[0] == "-m":
+        assert argv[1] == "htr.data.preview", command
+        from htr.data.preview import build_parser
+
+        build_parser().parse_args(argv[2:])
+    elif argv[0] == "train.py":
+        from htr.cli import main
+
+        # --print_config parses and validates the whole config (configs, types, choices), then exits 0.
+        with pytest.raises(SystemExit) as stop:
+            main([*[a for a in argv[1:] if a != "--print_config"], "--print_config"])
+        assert stop.value.code in (0, None), capsys.readouterr().err
+    elif argv[0] == "evaluate.py":
+        from htr.evaluation import build_parser
+
+        build_parser().parse_args(argv[1:])
+    elif argv[0] == "study.py":
+        from htr.study import build_parser
+
+        cfg = build_parser().parse_args(argv[1:])
+        assert all((ROOT / path).is_file() for path in cfg.arms.values()), cfg.arms
+    else:
+        pytest.fail(f"no check for README command {command!r}")

@@ -1,0 +1,79 @@
+"""The study report from the committed per-run results: README's table, units, definitions, no wrapped cells."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from htr.study import aggregate, build_parser
+from htr.study_report import HEADLINE, README_COLUMNS, markdown_table, write_study_report
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results"
+
+
+def readme_table(text: str, header_start: str) -> list[str]:
+    """The Markdown table of README.md whose header row starts with ``header_start``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    return lines[start:end]
+
+
+@pytest.fixture(scope="module")
+def study_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("study") / "results"
+    shutil.copytree(RESULTS / "runs", out / "runs")
+    for f in ("probes.npz", "probes.json"):
+        shutil.copy(RESULTS / f, out / f)
+    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study.yaml"), "--results", str(out), "--report_only", "true"])
+    table = aggregate(cfg)
+    write_study_report(cfg, table)
+    return out, table
+
+
+def test_readme_quotes_the_study_table_as_the_report_makes_it(study_out: tuple[Path, dict]) -> None:
+    out, table = study_out
+    made = markdown_table(table).splitlines()
+    assert readme_table((ROOT / "README.md").read_text(), "| arm (seeds) |") == made
+    assert made[0].split(" | ")[1:] == [HEADLINE[k].header for k in README_COLUMNS[:-1]] + [HEADLINE[README_COLUMNS[-1]].header + " |"]
+    assert "\n".join(made) in (out / "README.md").read_text()
+
+
+def test_study_page_has_units_difference_and_definitions(study_out: tuple[Path, dict]) -> None:
+    out, table = study_out
+    page = (out / "index.html").read_text()
+    assert "<th>augmented − baseline</th>" in page and "<th>definition</th>" in page
+    assert "<dt>relevance</dt><dd>2x2 windows every 2 px, first 4 probes</dd>" in page and "<dd>0, 1, 2</dd>" in page
+    for col in HEADLINE.values():
+        assert col.definition.replace("'", "&#x27;") in page, col.header
+    mean, sd, _ = table["baseline"]["test/cer"]
+    assert "<td>CER test (%)</td>" in page and f"<td>{100 * mean:.1f} ± {100 * sd:.1f}</td>" in page
+    delta = table["augmented"]["diag/acc_drop@8plus"][0] - table["baseline"]["diag/acc_drop@8plus"][0]
+    assert f"<td>{100 * delta:.1f} points</td>" in page
+    # Cells never wrap (CSS), except prose columns marked wrap.
+    assert re.search(r"td\{white-space:nowrap\}", page)
+    assert all("±" not in cell for cell in re.findall(r'<td class="wrap">(.*?)</td>', page))
+
+
+def test_study_page_has_no_wrapped_cells_at_1400_px(study_out: tuple[Path, dict], tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser check needs it")
+    out, _ = study_out
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000", "--window-size=1400,3000"]
+    url = (out / "index.html").as_uri()
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    checked = re.search(r'data-cells-checked="(\d+)"', dom)
+    wrapped = re.search(r'data-wrapped-cells="(\d+)"', dom)
+    assert checked and wrapped, "the page's wrap check did not run in Chromium"
+    assert int(checked.group(1)) > 100 and wrapped.group(1) == "0"
+    assert 'data-overflow-x="false"' in dom  # and nothing runs off the right edge
+    shot = out / "screenshot.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
