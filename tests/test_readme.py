@@ -80,6 +80,10 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
         from htr.evaluation import build_parser
 
         build_parser().parse_args(argv[1:])
+    elif argv[0] == "explore.py":
+        from htr.explore.__main__ import build_parser as explore_parser
+
+        explore_parser().parse_args(argv[1:])
     elif argv[0] == "study.py":
         from htr.study import build_parser
 

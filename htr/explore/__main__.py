@@ -11,6 +11,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
+from htr.argparsing import PlainArgumentParser, one_line
 from htr.data.preprocess import ImageError
 from htr.explore.session import Explorer, ExploreError
 
@@ -19,21 +20,21 @@ class UsageError(Exception):
     """Bad command-line input: one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage block
-        raise UsageError(f"{message} (see --help)")
+class _Parser(PlainArgumentParser):
+    def error(self, message: str, ex: Exception | None = None) -> None:  # one line, no usage block
+        raise UsageError(f"{one_line(self, message)} (see --help)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m htr.explore", description="Local web app: paint on a word, move it, and watch checkpoints read it.")
     p.add_argument("ckpts", nargs="+", metavar="CKPT", help="checkpoints to compare side by side")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--probes", default="docs/results/probes.npz", help="probe set to pick words from (default: the study's)")
-    p.add_argument("--data-root", default="data/synthetic", help="dataset whose splits the page lists (default data/synthetic)")
-    p.add_argument("--data-source", default="synthetic", choices=("synthetic", "iam", "folder"), help="format of --data-root")
+    p.add_argument("--data_root", default="data/synthetic", help="dataset whose splits the page lists (default data/synthetic)")
+    p.add_argument("--data_source", default="synthetic", choices=("synthetic", "iam", "folder"), help="format of --data_root")
     p.add_argument("--image", help="word image to open first (else the first probe word)")
-    p.add_argument("--export-dir", default="reports/explore", help="where 'export' writes PNGs (default reports/explore)")
+    p.add_argument("--export_dir", default="reports/explore", help="where 'export' writes PNGs (default reports/explore)")
     p.add_argument("--workers", type=int, default=2, help="threads computing relevance maps (default 2)")
     p.add_argument("--quiet", action=argparse.BooleanOptionalAction, default=True, help="no line per request (--no-quiet logs them)")
     return p
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 after Ctrl+C, 2 on bad input)."""
     try:
-        args = _parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         if args.workers < 1:
             raise UsageError("--workers must be >= 1")
         if args.image and not Path(args.image).is_file():  # before the slow checkpoint loading

@@ -341,7 +341,7 @@ class Explorer:
         """Samples per data split, read by the project's DataModule (nothing is generated)."""
         if self._splits is None:
             if self.data_root is None:
-                raise ExploreError("no data root given (start with --data-root DIR)")
+                raise ExploreError("no data root given (start with --data_root DIR)")
             from htr.data.datamodule import WordDataModule
             from htr.data.readers import DatasetError
 

@@ -181,8 +181,8 @@ def em_scale(path: str) -> float:
     Fonts differ a lot at the same nominal size (Homemade Apple, Meddon are huge): writers'
     sizes are meant as handwriting sizes, so the em is rescaled by the x-height."""
     font = ImageFont.truetype(path, 100)
-    l, t, r, b = font.getbbox("x", anchor="ls")
-    return float(np.clip(45.0 / max(1, b - t), 0.5, 2.0))
+    _, top, _, bottom = font.getbbox("x", anchor="ls")
+    return float(np.clip(45.0 / max(1, bottom - top), 0.5, 2.0))
 
 
 @lru_cache(maxsize=2048)

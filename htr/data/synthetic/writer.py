@@ -105,11 +105,11 @@ def _ink_glyphs(writer: Writer, text: str, rng: np.random.Generator, size: int) 
         turn = float(rng.normal(0.0, writer.glyph_rotate))
         rise = float(rng.normal(0.0, writer.glyph_rise)) * size
         gap = advance * scale * (1.0 + writer.tracking + float(rng.normal(0.0, writer.spacing)))
-        l, t, r, b = font.getbbox(ch, anchor="ls")
-        if r > l and b > t:
-            glyph = Image.new("L", (r - l + 2, b - t + 2), 0)
-            ImageDraw.Draw(glyph).text((1 - l, 1 - t), ch, font=font, fill=255, anchor="ls")
-            ox, oy = 1.0 - l, 1.0 - t  # the glyph's origin (left end of its baseline) in its image
+        x0, y0, x1, y1 = font.getbbox(ch, anchor="ls")
+        if x1 > x0 and y1 > y0:
+            glyph = Image.new("L", (x1 - x0 + 2, y1 - y0 + 2), 0)
+            ImageDraw.Draw(glyph).text((1 - x0, 1 - y0), ch, font=font, fill=255, anchor="ls")
+            ox, oy = 1.0 - x0, 1.0 - y0  # the glyph's origin (left end of its baseline) in its image
             c, s = scale * math.cos(turn), scale * math.sin(turn)
             tx, ty = x - (c * ox - s * oy), baseline + rise - (s * ox + c * oy)
             warped = cv2.warpAffine(np.asarray(glyph), np.float32([[c, -s, tx], [s, c, ty]]), (width, height), flags=cv2.INTER_LINEAR)
