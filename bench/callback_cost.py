@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from htr.callbacks import DiagnosticsCallback  # noqa: E402
 from htr.data.datamodule import WordDataModule  # noqa: E402
-from htr.diagnostics.probes import ProbeSet, diagnose, select_probes  # noqa: E402
+from htr.diagnostics.settings import DiagnosticsSettings  # noqa: E402
 from htr.model.module import load_checkpoint  # noqa: E402
 
 
@@ -28,16 +28,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     module = load_checkpoint(args.ckpt)
-    cb = DiagnosticsCallback()  # the defaults, as configs/common.yaml sets them
+    # The settings configs/common.yaml gives the callback.
+    cb = DiagnosticsCallback(settings=DiagnosticsSettings(relevance_probes=2, relevance_window=4))
     data = WordDataModule(root=args.root, num_workers=0)
-    probes = ProbeSet.from_samples(select_probes(data.splits()["val"], cb.num_probes, cb.seed))
+    settings = cb.settings
+    probes = settings.choose_probes(data.splits()[settings.probe_split])
     for _ in range(args.repeats):
         start = time.perf_counter()
-        diag = diagnose(module.model, probes, module.charset, cb.max_shift, cb.relevance_probes, cb.relevance_kwargs)
+        diag = settings.diagnose(module.model, probes, module.charset)
         figures = cb.figures_of(diag, probes)
         for fig, _ in figures.values():
             fig.savefig("/dev/null", format="png", dpi=100)
-        print(f"diagnostics on {len(probes)} probes ({cb.relevance_probes} maps, window {cb.relevance_kwargs['window']}): {time.perf_counter() - start:.1f} s")
+        print(f"diagnostics on {len(probes)} probes ({settings.relevance_probes} maps, window {settings.relevance_window}): {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

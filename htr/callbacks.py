@@ -16,7 +16,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from pytorch_lightning.loggers import WandbLogger  # noqa: E402
 
 from htr.diagnostics.plots import plot_relevance, plot_shift  # noqa: E402
-from htr.diagnostics.probes import Diagnosis, ProbeSet, diagnose, select_probes  # noqa: E402
+from htr.diagnostics.probes import Diagnosis, ProbeSet  # noqa: E402
+from htr.diagnostics.settings import DiagnosticsSettings  # noqa: E402
 from htr.io import write_json  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -25,36 +26,27 @@ log = logging.getLogger(__name__)
 class DiagnosticsCallback(pl.Callback):
     """Every ``every_n_epochs`` validation epochs, at the end of fit and of test: diagnose the model.
 
-    The probe set is ``num_probes`` words of the ``probe_split`` chosen with ``seed`` (or
-    loaded from ``probe_file``), saved to ``<run>/diagnostics/probes.{npz,json}`` and reused
-    when the run resumes, so every epoch and checkpoint is probed on the same images.
-    Logged: ``diag/<score>`` scalars, relevance overlays and shift curves as images with
-    captions (text, score, prediction), a per-probe table; the same figures are written as
-    PNG under ``<run>/diagnostics/<tag>/`` with ``scores.json``. Rank zero only.
+    ``settings`` (:class:`DiagnosticsSettings`: probes, relevance window/stride, shift range,
+    seed) are shared with evaluate.py and the study. The probe set is chosen from the settings'
+    probe split (or loaded from ``probe_file``), saved to ``<run>/diagnostics/probes.{npz,json}``
+    and reused when the run resumes, so every epoch and checkpoint is probed on the same images.
+    Logged: ``diag/<score>`` scalars, relevance overlays and shift curves of the first
+    ``figures`` probes as images with captions (text, score, prediction), a per-probe table;
+    the same figures are written as PNG under ``<run>/diagnostics/<tag>/`` with ``scores.json``.
+    Rank zero only.
     """
 
     def __init__(
         self,
         every_n_epochs: int = 1,
-        num_probes: int = 16,
-        relevance_probes: int = 2,
-        relevance_window: int = 4,
-        relevance_stride: int = 4,
-        max_shift: int = 16,
-        probe_split: str = "val",
+        settings: DiagnosticsSettings | None = None,
         probe_file: str | None = None,
-        seed: int = 0,
         figures: int = 4,
     ) -> None:
         super().__init__()
         self.every_n_epochs = every_n_epochs
-        self.num_probes = num_probes
-        self.relevance_probes = relevance_probes
-        self.relevance_kwargs = {"window": relevance_window, "stride": relevance_stride}
-        self.max_shift = max_shift
-        self.probe_split = probe_split
+        self.settings = settings or DiagnosticsSettings()
         self.probe_file = probe_file
-        self.seed = seed
         self.figures = figures
         self.probes: ProbeSet | None = None
         self.seconds: list[float] = []
@@ -72,8 +64,7 @@ class DiagnosticsCallback(pl.Callback):
             elif saved.with_suffix(".npz").is_file():
                 self.probes = ProbeSet.load(saved)
             else:
-                samples = trainer.datamodule.splits()[self.probe_split]
-                self.probes = ProbeSet.from_samples(select_probes(samples, self.num_probes, self.seed))
+                self.probes = self.settings.choose_probes(trainer.datamodule.splits()[self.settings.probe_split])
                 self.probes.save(saved)
         return self.probes
 
@@ -101,7 +92,7 @@ class DiagnosticsCallback(pl.Callback):
             return None
         start = time.perf_counter()
         probes = self._probes(trainer)
-        diag = diagnose(pl_module.model, probes, pl_module.charset, self.max_shift, self.relevance_probes, self.relevance_kwargs)
+        diag = self.settings.diagnose(pl_module.model, probes, pl_module.charset)
         figures = self.figures_of(diag, probes)
         out = self.out_dir(trainer) / tag
         out.mkdir(parents=True, exist_ok=True)

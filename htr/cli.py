@@ -26,7 +26,8 @@ log = logging.getLogger("htr.train")
 
 WandbMode = Literal["offline", "online", "disabled"]
 WANDB_MODES: tuple[str, ...] = get_args(WandbMode)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Read before any --config, relative to the current folder (the repository root, like every config path).
+COMMON_CONFIG = Path("configs") / "common.yaml"
 
 
 class HTRArgumentParser(OneLineErrors, LightningArgumentParser):
@@ -114,13 +115,15 @@ def run_tags(cfg: Any) -> list[str]:
 
 def main(args: list[str] | None = None) -> int:
     """Train (and test) as configured; ``args`` default to the command line. Returns an exit code."""
+    if not COMMON_CONFIG.is_file():
+        log.warning("%s not found in %s: only the code's defaults and your --config files apply (run from the repository root)", COMMON_CONFIG, Path.cwd())
     try:
         cli = HTRCLI(
             HTRModule,
             WordDataModule,
             run=False,
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"default_config_files": [str(PROJECT_ROOT / "configs" / "common.yaml")], "prog": "train.py"},
+            parser_kwargs={"default_config_files": [str(COMMON_CONFIG)], "prog": "train.py"},
             parser_class=HTRArgumentParser,
             args=args,
         )
@@ -185,3 +188,16 @@ def fit_and_test(cli: HTRCLI) -> int:
         if isinstance(logger, WandbLogger):
             logger.experiment.finish()  # flush media and history before the next run in this process
     return 0
+
+
+def run() -> None:
+    """``python train.py`` / ``python -m htr.cli``: quiet W&B, INFO logging, exit with main's code."""
+    import sys
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -11,12 +11,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 UNKNOWN = "unknown"
 
 
-def git_commit(root: Path = PROJECT_ROOT) -> str:
-    """Short commit of the code (``+dirty`` with uncommitted changes), or ``unknown`` outside git."""
+def git_commit(root: Path | None = None) -> str:
+    """Short commit of the code (``+dirty`` with uncommitted changes), or ``unknown`` outside git.
+
+    ``root`` defaults to this package's folder: the commit of the code that runs, wherever it runs from."""
+    root = root or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if commit.returncode:

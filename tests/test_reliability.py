@@ -15,24 +15,17 @@ import torch
 
 from htr.cli import main as train_main
 from htr.data.datamodule import WordDataModule
-from htr.evaluation import main as evaluate_main
+from htr.evaluation import evaluate_split, main as evaluate_main
 from htr.model.module import CheckpointError, HTRModule, TrainingDiverged, load_checkpoint
 
-from conftest import CHEAP_DIAGNOSTICS, WORDS, write_folder_dataset
+from conftest import WORDS, train_args, write_folder_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad_inputs"
 
 
 def cli_args(tmp_path: Path, data: Path, *extra: str, config: str = "baseline") -> list[str]:
-    return [
-        "--config", str(ROOT / "configs" / f"{config}.yaml"),
-        "--data.source", "folder", "--data.root", str(data), "--data.num_workers", "0", "--data.batch_size", "8",
-        "--run.dir", str(tmp_path / "runs"), "--run.test_splits", "[test]", "--run.wandb", "disabled",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        *CHEAP_DIAGNOSTICS,
-        *extra,
-    ]
+    return train_args(tmp_path, data, "--run.wandb", "disabled", *extra, config=config)
 
 
 def test_bad_input_corpus_is_loaded_or_counted(caplog: pytest.LogCaptureFixture) -> None:
@@ -140,7 +133,9 @@ def test_ddp_on_cpu_trains_validates_and_writes_once(tmp_path: Path, folder_data
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best-000.ckpt", "last.ckpt"]
     assert proc.stderr.count("diagnostics [epoch_000]") == 1  # rank zero only
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["test"]["n"] == 32 and 0.0 <= metrics["test"]["cer"]
+    # The ranks' test shards, synced, give the CER of the whole split under one process.
+    single = evaluate_split(load_checkpoint(metrics["best_checkpoint"]), WordDataModule(source="folder", root=str(folder_dataset), num_workers=0), "test", progress=False)
+    assert metrics["test"]["n"] == single["n"] == 32 and metrics["test"]["cer"] == pytest.approx(single["cer"])
 
 
 def test_checkpoint_of_another_architecture_is_a_clear_error(tmp_path: Path, folder_dataset: Path) -> None:

@@ -12,27 +12,11 @@ from htr.cli import main
 from htr.data.datamodule import WordDataModule
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint
 
-from conftest import CHEAP_DIAGNOSTICS, write_folder_dataset
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import train_args, write_folder_dataset
 
 
-def train(tmp_path: Path, data_root: Path, *extra: str, config: str = "baseline") -> int:
-    return main(
-        [
-            "--config", str(ROOT / "configs" / f"{config}.yaml"),
-            "--data.source", "folder",
-            "--data.root", str(data_root),
-            "--data.num_workers", "0",
-            "--data.batch_size", "8",
-            "--run.dir", str(tmp_path / "runs"),
-            "--run.test_splits", "[test]",
-            "--trainer.enable_progress_bar", "false",
-            "--trainer.enable_model_summary", "false",
-            *CHEAP_DIAGNOSTICS,
-            *extra,
-        ]
-    )
+def train(tmp_path: Path, data_root: Path, *extra: str, config: str = "baseline", tiny: bool = True) -> int:
+    return main(train_args(tmp_path, data_root, *extra, config=config, tiny=tiny))
 
 
 @pytest.mark.parametrize("config", ["baseline", "augmented"])
@@ -40,6 +24,7 @@ def test_fast_dev_run(tmp_path: Path, folder_dataset: Path, config: str) -> None
     assert train(tmp_path, folder_dataset, "--trainer.fast_dev_run", "true", config=config) == 0
 
 
+@pytest.mark.slow
 def test_overfit_eight_samples_to_zero_cer_and_reload(tmp_path: Path) -> None:
     words = ["are", "the", "Moon", "tell", "of", "12", "pool", "go"]  # repeats: Moon, tell, pool
     # Each word 8 times (different seeds, same text): 8 steps of 8 per epoch, 800 steps in all.
@@ -47,7 +32,7 @@ def test_overfit_eight_samples_to_zero_cer_and_reload(tmp_path: Path) -> None:
     code = train(
         tmp_path, data_root,
         "--trainer.max_epochs", "100", "--model.lr", "0.001", "--model.scheduler", "none",
-        "--trainer.check_val_every_n_epoch", "50", "--run.wandb", "disabled", "--run.name", "overfit",
+        "--trainer.check_val_every_n_epoch", "50", "--run.wandb", "disabled", "--run.name", "overfit", tiny=False,
     )
     assert code == 0
     run = tmp_path / "runs" / "overfit"

@@ -42,13 +42,22 @@ class BlurPool2d(nn.Module):
 class CRNN(nn.Module):
     """Input (B, 1, 32, 128) in 0..1 -> log-probs (B, 32, num_classes); class 0 is the blank."""
 
-    def __init__(self, num_classes: int, pooling: str = "max", lstm_units: int = 256, lstm_layers: int = 2) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        pooling: str = "max",
+        lstm_units: int = 256,
+        lstm_layers: int = 2,
+        channels: tuple[int, ...] = CHANNELS,
+    ) -> None:
         super().__init__()
         if pooling not in ("max", "blur"):
             raise ValueError(f"pooling must be 'max' or 'blur', got {pooling!r}")
+        if len(channels) != len(KERNELS):
+            raise ValueError(f"channels: need {len(KERNELS)} values (one per conv block), got {list(channels)}")
         blocks = []
         in_ch = 1
-        for k, ch, pool in zip(KERNELS, CHANNELS, POOLS):
+        for k, ch, pool in zip(KERNELS, channels, POOLS):
             blocks.append(
                 nn.Sequential(
                     nn.Conv2d(in_ch, ch, k, padding=k // 2, bias=False),
@@ -63,7 +72,7 @@ class CRNN(nn.Module):
         self.classifier = nn.Linear(2 * lstm_units, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """CNN feature sequence (B, 256, 1, 32) of images (B, 1, 32, 128)."""
+        """CNN feature sequence (B, channels[-1], 1, 32) of images (B, 1, 32, 128)."""
         return self.cnn(x)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from htr.model.crnn import CRNN
+from htr.model.crnn import CHANNELS, CRNN
 from htr.provenance import checkpoint_provenance
 from htr.text import BLANK, IAM_CHARSET, Charset, decode, encode_batch
 
@@ -46,6 +46,8 @@ class HTRModule(pl.LightningModule):
         warmup_steps: linear warm-up of the learning rate.
         decoder, beam_width: decoding for validation/test metrics (``best_path`` or ``beam``).
         max_bad_batches: consecutive non-finite losses after which training stops (diverged).
+        lstm_units, lstm_layers, channels: the CRNN's size (defaults: SimpleHTR's, as the shipped
+            checkpoints; tests train a tiny one).
     """
 
     def __init__(
@@ -59,11 +61,14 @@ class HTRModule(pl.LightningModule):
         decoder: Literal["best_path", "beam"] = "best_path",
         beam_width: int = 10,
         max_bad_batches: int = 20,
+        lstm_units: int = 256,
+        lstm_layers: int = 2,
+        channels: tuple[int, int, int, int, int] = CHANNELS,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.charset = Charset(charset)
-        self.model = CRNN(self.charset.num_classes, pooling=pooling)
+        self.model = CRNN(self.charset.num_classes, pooling=pooling, lstm_units=lstm_units, lstm_layers=lstm_layers, channels=tuple(channels))
         self.val_cer, self.val_wer, self.val_acc = CharErrorRate(), WordErrorRate(), WordAccuracy()
         self.test_cer, self.test_wer, self.test_acc = CharErrorRate(), WordErrorRate(), WordAccuracy()
         self.skipped_batches = 0

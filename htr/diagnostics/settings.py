@@ -1,0 +1,85 @@
+"""The diagnostics' settings: one typed object, one set of defaults.
+
+The training callback (``configs/common.yaml``), ``evaluate.py`` and ``study.py`` all take a
+:class:`DiagnosticsSettings`; their command lines and configs spell its fields the same way
+(``--num_probes``, ``--relevance_window`` ...) and only say what differs from these defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from htr.data.readers import WordSample
+from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet, diagnose, select_probes
+from htr.text import Charset
+
+# What each field means, shown by every parser that offers it.
+HELP = {
+    "num_probes": "probe words chosen from the probe split",
+    "relevance_probes": "first probes that get relevance maps and deletion curves",
+    "relevance_window": "window size (px) of the relevance maps (1 = the seed's pixel maps, ~1 min per map on a CPU)",
+    "relevance_stride": "window step (px); default: the window size (a smaller step costs (window/stride)^2 as much)",
+    "max_shift": "shift sweep 0..max_shift px",
+    "seed": "probe choice and noise (specks) seed",
+    "probe_split": "split the probe words are chosen from",
+}
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings:
+    """What the diagnostics run on a probe set: probes, relevance maps, shift sweep, seed."""
+
+    num_probes: int = 16
+    relevance_probes: int = 4
+    relevance_window: int = 2
+    relevance_stride: int | None = None  # None: the window size (windows side by side)
+    max_shift: int = 16
+    seed: int = 0
+    probe_split: str = "val"
+
+    def __post_init__(self) -> None:
+        for name in ("num_probes", "relevance_window", "max_shift"):
+            if getattr(self, name) < 1:
+                raise ProbeError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.relevance_probes < 0 or (self.relevance_stride is not None and self.relevance_stride < 1):
+            raise ProbeError(f"relevance_probes must be >= 0 and relevance_stride >= 1, got {self.relevance_probes} and {self.relevance_stride}")
+
+    @property
+    def stride(self) -> int:
+        return self.relevance_stride or self.relevance_window
+
+    def choose_probes(self, samples: Sequence[WordSample]) -> ProbeSet:
+        """The seeded probe choice (the same words for the callback, evaluate.py and the study)."""
+        return ProbeSet.from_samples(select_probes(samples, self.num_probes, self.seed))
+
+    def diagnose(self, model: nn.Module, probes: ProbeSet, charset: Charset) -> Diagnosis:
+        return diagnose(
+            model, probes, charset, self.max_shift, self.relevance_probes,
+            {"window": self.relevance_window, "stride": self.stride}, seed=self.seed,
+        )
+
+    def describe(self) -> dict[str, str]:
+        """The settings as a report shows them."""
+        return {
+            "relevance": f"{self.relevance_window}x{self.relevance_window} windows every {self.stride} px, first {self.relevance_probes} probes",
+            "shift sweep": f"0..{self.max_shift} px",
+        }
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> DiagnosticsSettings:
+        """The settings from a parsed namespace that has one option per field (see :func:`add_arguments`)."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
+
+def add_arguments(parser: Any, skip: tuple[str, ...] = ()) -> None:
+    """One ``--<field>`` option per setting, with the defaults and help above (a jsonargparse parser)."""
+    types = typing.get_type_hints(DiagnosticsSettings)
+    for f in dataclasses.fields(DiagnosticsSettings):
+        if f.name not in skip:
+            parser.add_argument(f"--{f.name}", type=types[f.name], default=f.default, help=HELP[f.name])
