@@ -14,7 +14,7 @@ import sys
 
 os.environ.setdefault("WANDB_SILENT", "true")
 
-from htr.evaluation import main  # noqa: E402
+from htr.experiment.evaluate import main  # noqa: E402
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

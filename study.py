@@ -12,7 +12,7 @@ import sys
 
 os.environ.setdefault("WANDB_SILENT", "true")
 
-from htr.study import main  # noqa: E402
+from htr.experiment.study import main  # noqa: E402
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

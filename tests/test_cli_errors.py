@@ -11,8 +11,8 @@ import pytest
 
 from htr.cli import main as train_main
 from htr.diagnostics.__main__ import main as diagnostics_main
-from htr.evaluation import main as evaluate_main
-from htr.study import main as study_main
+from htr.experiment.evaluate import main as evaluate_main
+from htr.experiment.study import main as study_main
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ["--config", str(ROOT / "configs" / "baseline.yaml")]

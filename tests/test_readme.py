@@ -77,7 +77,7 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
             main([*[a for a in argv[1:] if a != "--print_config"], "--print_config"])
         assert stop.value.code in (0, None), capsys.readouterr().err
     elif argv[0] == "evaluate.py":
-        from htr.evaluation import build_parser
+        from htr.experiment.evaluate import build_parser
 
         build_parser().parse_args(argv[1:])
     elif argv[0] == "explore.py":
@@ -85,7 +85,7 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
 
         explore_parser().parse_args(argv[1:])
     elif argv[0] == "study.py":
-        from htr.study import build_parser
+        from htr.experiment.study import build_parser
 
         cfg = build_parser().parse_args(argv[1:])
         assert all((ROOT / path).is_file() for path in cfg.arms.values()), cfg.arms

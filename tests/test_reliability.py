@@ -15,7 +15,7 @@ import torch
 
 from htr.cli import main as train_main
 from htr.data.datamodule import WordDataModule
-from htr.evaluation import evaluate_split, main as evaluate_main
+from htr.experiment.evaluate import evaluate_split, main as evaluate_main
 from htr.model.module import CheckpointError, HTRModule, TrainingDiverged, load_checkpoint
 
 from conftest import WORDS, train_args, write_folder_dataset

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from htr.study import main
+from htr.experiment.study import main
 
-from conftest import CHEAP_DIAGNOSTICS, WORDS, write_folder_dataset
+from conftest import CHEAP_DIAGNOSTICS, TINY_MODEL, WORDS, write_folder_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def study_args(tmp_path: Path, data: dict) -> list[str]:
     train_args = [
         "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.enable_model_summary", "false",
-        "--data.num_workers", "0", "--run.wandb", "disabled", *CHEAP_DIAGNOSTICS,
+        "--data.num_workers", "0", "--run.wandb", "disabled", *CHEAP_DIAGNOSTICS, *TINY_MODEL,
     ]
     return [
         "--arms", json.dumps({"baseline": str(ROOT / "configs" / "baseline.yaml"), "blurpool": str(ROOT / "configs" / "blurpool.yaml")}),
@@ -37,6 +37,7 @@ def study_args(tmp_path: Path, data: dict) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_study_trains_every_arm_and_seed_reports_and_resumes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     words = write_folder_dataset(tmp_path / "words", WORDS)
     args = study_args(tmp_path, {"source": "folder", "root": str(words), "batch_size": 8})

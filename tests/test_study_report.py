@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from htr.study import aggregate, build_parser
-from htr.study_report import HEADLINE, README_COLUMNS, markdown_table, write_study_report
+from htr.experiment.study import build_parser
+from htr.experiment.study_report import aggregate
+from htr.experiment.study_report import HEADLINE, README_COLUMNS, markdown_table, write_study_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"

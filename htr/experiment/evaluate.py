@@ -1,4 +1,5 @@
-"""Checkpoint evaluation behind evaluate.py: metrics per checkpoint and split, one table."""
+"""Checkpoint evaluation behind evaluate.py: metrics per checkpoint and split, one table, the
+diagnostics of every checkpoint on one probe set and the comparison report."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from tqdm import tqdm
 from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
-from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet, diagnose, select_probes
-from htr.report import PROVENANCE_ROWS, write_report
+from htr.diagnostics import settings as diagnostics_settings
+from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet
+from htr.diagnostics.settings import DiagnosticsSettings
+from htr.experiment.compare import PROVENANCE_ROWS, write_report
 from htr.io import write_json
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint
 
@@ -59,13 +62,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--device", type=str, default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--progress", type=bool, default=True, help="progress bars")
     parser.add_argument("--probes", type=str | None, default=None, help="saved probe set (e.g. runs/baseline/diagnostics/probes.npz); default: chosen from --probe_split")
-    parser.add_argument("--probe_split", type=str, default="val", help="split the probe words are chosen from")
-    parser.add_argument("--num_probes", type=int, default=16)
-    parser.add_argument("--relevance_probes", type=int, default=4, help="probes that get relevance maps and deletion curves")
-    parser.add_argument("--relevance_window", type=int, default=2, help="window size (px) of the relevance maps (1 = the seed's pixel maps, ~1 min per map on CPU)")
-    parser.add_argument("--relevance_stride", type=int | None, default=None, help="window step (px); default: the window size")
-    parser.add_argument("--max_shift", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0, help="probe choice and noise seed")
+    diagnostics_settings.add_arguments(parser)
     parser.add_argument("--diagnostics", type=bool, default=True, help="run the diagnostics and write the HTML report")
     parser.add_argument("--wandb", type=Literal["offline", "online"] | None, default=None, help="also log the comparison to one W&B run")
     parser.add_argument("--project", type=str, default="htr-shortcuts", help="W&B project of --wandb")
@@ -76,50 +73,13 @@ def build_parser() -> ArgumentParser:
 def main(args: list[str] | None = None) -> int:
     cfg = build_parser().parse_args(args)
     try:
-        modules = {}
-        for path in cfg.checkpoints:
-            name = checkpoint_name(path)
-            if name in modules:
-                name = f"{name}_{len(modules)}"
-            modules[name] = load_checkpoint(path)
-        rows = []
-        results: dict[str, Any] = {}
-        for name, module in modules.items():
-            data = WordDataModule(charset=module.charset.chars, **{k: v for k, v in vars(cfg.data).items()})
-            data.prepare_data(splits=list(dict.fromkeys([*cfg.splits, cfg.probe_split])))
-            results[name] = {"checkpoint": str(cfg.checkpoints[list(modules).index(name)]), "hparams": dict(module.hparams), "provenance": module.provenance}
-            for split in cfg.splits:
-                if split not in data.splits():
-                    log.warning("%s: no split %r; skipped", cfg.data.root, split)
-                    continue
-                metrics = evaluate_split(module, data, split, cfg.device, cfg.progress)
-                results[name][split] = metrics
-                rows.append({"checkpoint": name, "split": split, **metrics})
+        settings = DiagnosticsSettings.from_config(cfg)
+        modules = load_modules(cfg.checkpoints)
+        results, rows = evaluate_all(cfg, modules)
         print(format_table(rows))
         out = Path(cfg.out)
         if cfg.diagnostics:
-            probes = load_probes(cfg, data)
-            stride = cfg.relevance_stride or cfg.relevance_window
-            settings = {
-                "data": f"{cfg.data.source} at {cfg.data.root}",
-                "probe set": cfg.probes or f"{cfg.num_probes} words of the {cfg.probe_split!r} split (seed {cfg.seed})",
-                "relevance": f"{cfg.relevance_window}x{cfg.relevance_window} windows every {stride} px, first {cfg.relevance_probes} probes",
-                "shift sweep": f"0..{cfg.max_shift} px",
-                "seed (probes, specks)": cfg.seed,
-            }
-            diagnoses = {}
-            for name, module in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
-                module.to(cfg.device if cfg.device != "auto" else "cpu")
-                diagnoses[name] = diagnose(
-                    module.model, probes, module.charset, cfg.max_shift, cfg.relevance_probes,
-                    {"window": cfg.relevance_window, "stride": stride}, seed=cfg.seed,
-                )
-                results[name]["diagnostics"] = diagnoses[name].scores
-                results[name]["probes"] = diagnoses[name].probe_rows(probes)
-            index = write_report(out, results, diagnoses, probes, settings)
-            log.info("report: %s", index)
-            if cfg.wandb:
-                log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, settings)
+            diagnose_and_report(cfg, settings, modules, results, out)
     except (CheckpointError, DatasetError, ProbeError) as err:
         log.error("%s", err)
         return 2
@@ -128,14 +88,73 @@ def main(args: list[str] | None = None) -> int:
     return 0
 
 
-def load_probes(cfg: Any, data: WordDataModule) -> ProbeSet:
-    """The saved probe set given by --probes, or the same seeded choice the training callback makes."""
+def load_modules(paths: list[str]) -> dict[str, tuple[str, HTRModule]]:
+    """name -> (path, module) of every checkpoint; a repeated name gets a numeric suffix."""
+    modules: dict[str, tuple[str, HTRModule]] = {}
+    for path in paths:
+        name = checkpoint_name(path)
+        if name in modules:
+            name = f"{name}_{len(modules)}"
+        modules[name] = (str(path), load_checkpoint(path))
+    return modules
+
+
+def eval_data(cfg: Any, charset: str | None = None) -> WordDataModule:
+    """The ``--data.*`` data; labels outside ``charset`` (default: IAM's) are skipped and counted."""
+    data = vars(cfg.data)
+    return WordDataModule(**data, **({"charset": charset} if charset is not None else {}))
+
+
+def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics of every checkpoint on every split: (results per model, table rows)."""
+    results: dict[str, Any] = {}
+    rows = []
+    for name, (path, module) in modules.items():
+        data = eval_data(cfg, module.charset.chars)
+        data.prepare_data(splits=list(cfg.splits))
+        results[name] = {"checkpoint": path, "hparams": dict(module.hparams), "provenance": module.provenance}
+        for split in cfg.splits:
+            if split not in data.splits():
+                log.warning("%s: no split %r; skipped", cfg.data.root, split)
+                continue
+            results[name][split] = evaluate_split(module, data, split, cfg.device, cfg.progress)
+            rows.append({"checkpoint": name, "split": split, **results[name][split]})
+    return results, rows
+
+
+def diagnose_and_report(cfg: Any, settings: DiagnosticsSettings, modules: dict[str, tuple[str, HTRModule]], results: dict[str, Any], out: Path) -> None:
+    """All diagnostics of every checkpoint on one probe set, into ``results``; the HTML report (and W&B run)."""
+    charsets = [m.charset.chars for _, m in modules.values()]
+    probes = load_probes(cfg, settings, "".join(c for c in charsets[0] if all(c in other for other in charsets)))
+    report_settings = {
+        "data": f"{cfg.data.source} at {cfg.data.root}",
+        "probe set": cfg.probes or f"{settings.num_probes} words of the {settings.probe_split!r} split (seed {settings.seed})",
+        **settings.describe(),
+        "seed (probes, specks)": settings.seed,
+    }
+    diagnoses = {}
+    for name, (_, module) in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
+        module.to(cfg.device if cfg.device != "auto" else "cpu")
+        diagnoses[name] = settings.diagnose(module.model, probes, module.charset)
+        results[name]["diagnostics"] = diagnoses[name].scores
+        results[name]["probes"] = diagnoses[name].probe_rows(probes)
+    index = write_report(out, results, diagnoses, probes, report_settings)
+    log.info("report: %s", index)
+    if cfg.wandb:
+        log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, report_settings)
+
+
+def load_probes(cfg: Any, settings: DiagnosticsSettings, charset: str) -> ProbeSet:
+    """The saved probe set given by --probes, or the seeded choice the training callback makes,
+    from data built for it: the probe split of ``--data.*``, words every model can spell (``charset``)."""
     if cfg.probes:
         return ProbeSet.load(cfg.probes)
+    data = eval_data(cfg, charset)
+    data.prepare_data(splits=[settings.probe_split])
     splits = data.splits()
-    if cfg.probe_split not in splits:
-        raise ProbeError(f"{cfg.data.root}: no split {cfg.probe_split!r} to choose probes from (have {', '.join(sorted(splits))})")
-    return ProbeSet.from_samples(select_probes(splits[cfg.probe_split], cfg.num_probes, cfg.seed))
+    if settings.probe_split not in splits:
+        raise ProbeError(f"{cfg.data.root}: no split {settings.probe_split!r} to choose probes from (have {', '.join(sorted(splits))})")
+    return settings.choose_probes(splits[settings.probe_split])
 
 
 def log_report_to_wandb(out: Path, results: dict[str, Any], diagnoses: dict[str, Diagnosis], mode: str, project: str, settings: dict[str, Any]) -> str:

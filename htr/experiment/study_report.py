@@ -1,4 +1,8 @@
-"""The study report: mean ± sd per arm as a Markdown table, figures, and a self-contained HTML page."""
+"""The study's results: per-run files -> mean ± sd per arm -> Markdown table, figures, HTML page.
+
+Reads only what the study runner wrote under ``<results>/runs/`` (``<arm>-s<seed>.json`` and
+``.npz``), so a report can be made on any machine from the committed results.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
-from htr.diagnostics.probes import ProbeSet  # noqa: E402
-from htr.io import atomic_write_bytes  # noqa: E402
-from htr.report import NATS, PERCENT, POINTS, SHARE, Unit, html_page, html_table, save_figures, settings_list  # noqa: E402
+from htr.diagnostics.probes import ProbeSet
+from htr.diagnostics.scores import mean_periodic_amplitude
+from htr.diagnostics.settings import DiagnosticsSettings
+from htr.experiment.figures import (
+    NATS,
+    PERCENT,
+    POINTS,
+    SHARE,
+    ShiftCurves,
+    Unit,
+    accuracy_vs_shift,
+    format_mean_sd,
+    html_page,
+    html_table,
+    markdown_rows,
+    relevance_grid,
+    save_figures,
+    settings_list,
+)
+from htr.io import atomic_write_bytes
 
 Table = dict[str, dict[str, tuple[float, float, int]]]
-
 
 
 @dataclass(frozen=True)
@@ -54,17 +70,60 @@ README_COLUMNS = [
 ]
 
 
-def fmt(cell: tuple[float, float, int] | None, key: str | None = None, suffix: bool = False) -> str:
+def fmt(cell: tuple[float, float, int] | None, key: str | None = None) -> str:
     """``mean ± sd`` in the number's unit (plain 3 decimals for keys without one)."""
-    if cell is None or math.isnan(cell[0]):
-        return "–"
-    mean, sd, n = cell
-    unit = HEADLINE[key].unit if key in HEADLINE else Unit(1, 3, "")
-    return unit.fmt(mean, sd if n >= 2 else None, suffix=suffix)
+    return format_mean_sd(cell, HEADLINE[key].unit if key in HEADLINE else Unit(1, 3, ""))
 
 
-def markdown_rows(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|---" * len(header) + "|", *["| " + " | ".join(r) + " |" for r in rows]])
+def run_name(arm: str, seed: int) -> str:
+    return f"{arm}-s{seed}"
+
+
+def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scores: np.ndarray | None = None) -> dict[str, float]:
+    """The numbers the study aggregates, from one run's results (and its NPZ's shift curves)."""
+    row: dict[str, float] = {}
+    for split in [*splits, f"{noise_split}+noise"]:
+        if split in result:
+            for k in ("cer", "wer", "acc"):
+                row[f"{split}/{k}"] = float(result[split][k])
+    if noise_split in result and f"{noise_split}+noise" in result:
+        # The noise's own cost: arms differ in clean CER, so noisy CER alone mixes both.
+        row[f"{noise_split}+noise/cer_increase"] = float(result[f"{noise_split}+noise"]["cer"]) - float(result[noise_split]["cer"])
+    diag = result["diagnostics"]
+    row.update({f"diag/{k}": float(v) for k, v in diag.items()})
+    if "periodic_amplitude@4" not in diag and shift_scores is not None:
+        row["diag/periodic_amplitude@4"] = mean_periodic_amplitude(shift_scores, 4)  # results made before the key existed
+    # Worst accuracy loss over all shifts: the "stays within 2 points over 0..16 px" test.
+    shifted = [float(v) for k, v in diag.items() if k.startswith("acc@shift")]
+    if shifted:
+        row["diag/max_acc_drop"] = float(diag["acc@shift0"]) - min(shifted)
+    return row
+
+
+def load_flat(json_path: Path, splits: list[str], noise_split: str) -> dict[str, float]:
+    """:func:`flat` of a stored run (``<name>.json`` + ``<name>.npz``)."""
+    npz = json_path.with_suffix(".npz")
+    shift_scores = np.load(npz)["shift_scores"] if npz.is_file() else None
+    return flat(json.loads(json_path.read_text()), splits, noise_split, shift_scores)
+
+
+def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """mean, sd, n per arm and number, over the seeds whose results exist."""
+    table: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for arm in cfg.arms:
+        rows = []
+        for seed in cfg.seeds:
+            f = Path(cfg.results) / "runs" / f"{run_name(arm, seed)}.json"
+            if f.is_file():
+                rows.append(load_flat(f, cfg.splits, cfg.noise_split))
+        if not rows:
+            continue
+        keys = sorted(set().union(*rows))
+        table[arm] = {}
+        for k in keys:
+            vals = np.array([r[k] for r in rows if k in r and math.isfinite(r[k])])
+            table[arm][k] = (float(vals.mean()) if len(vals) else math.nan, float(vals.std(ddof=1)) if len(vals) > 1 else math.nan, int(len(vals)))
+    return table
 
 
 def markdown_table(table: Table, keys: list[str] | None = None) -> str:
@@ -133,8 +192,6 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
 
 def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str) -> tuple[list[str], list[list[str]]]:
     """Every run's headline numbers, so a mean ± sd can be traced back to its seeds."""
-    from htr.study import load_flat, run_name
-
     keys = list(HEADLINE)
     rows = []
     for arm in arms:
@@ -146,57 +203,21 @@ def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[
     return ["run", *[c.header for c in HEADLINE.values()]], rows
 
 
-def shift_figure(table: Table, max_shift: int) -> Figure:
-    fig = Figure(figsize=(10, 3.4), layout="constrained")
-    ax_acc, ax_log = fig.subplots(1, 2)
-    shifts = np.arange(max_shift + 1)
-    for arm, row in table.items():
-        for ax, key in ((ax_acc, "acc"), (ax_log, "logscore")):
-            cells = [row.get(f"diag/{key}@shift{s}", (math.nan, math.nan, 0)) for s in shifts]
-            mean = np.array([c[0] for c in cells])
-            sd = np.nan_to_num(np.array([c[1] for c in cells]))
-            ax.plot(shifts, mean, marker=".", label=arm)
-            ax.fill_between(shifts, mean - sd, mean + sd, alpha=0.15)
-    ax_acc.set(xlabel="shift right (px)", ylabel="probe word accuracy", ylim=(-0.02, 1.02))
-    ax_log.set(xlabel="shift right (px)", ylabel="mean log p(text | image)")
-    for ax in (ax_acc, ax_log):
-        ax.set_xticks(shifts[::4])
-        ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8)
-    return fig
-
-
-def relevance_figure(results: Path, arms: list[str], seed: int, probes: ProbeSet, vmax: float = SEED_VMAX) -> Figure | None:
-    maps = {}
-    for arm in arms:
-        f = results / "runs" / f"{arm}-s{seed}.npz"
-        if f.is_file():
-            maps[arm] = np.load(f)["relevance"]
-    if not maps:
+def relevance_figure(results: Path, arms: list[str], seed: int, probes: ProbeSet) -> Figure | None:
+    """The relevance maps of one seed's runs (saved in their NPZ), arms side by side; None if there are none."""
+    maps = {arm: np.load(f)["relevance"] for arm in arms if (f := results / "runs" / f"{run_name(arm, seed)}.npz").is_file()}
+    if not maps or min(len(m) for m in maps.values()) == 0:
         return None
-    rows = min(len(m) for m in maps.values())
-    if rows == 0:
-        return None
-    fig = Figure(figsize=(2.9 * len(maps) + 0.5, 1.2 * rows + 0.9), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(rows, len(maps), squeeze=False))
-    im = None
-    for j, (arm, m) in enumerate(maps.items()):
-        for i in range(rows):
-            ax = axes[i, j]
-            ax.imshow(probes.canvases[i], cmap="gray", vmin=0, vmax=255)
-            im = ax.imshow(m[i], cmap="bwr", vmin=-vmax, vmax=vmax, alpha=0.6)
-            ax.set_title(f"{arm}: {probes.texts[i]!r}", fontsize=7)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.colorbar(im, ax=axes, orientation="horizontal", fraction=0.05, label="weight of evidence (log2 odds; red: for, blue: against)")
-    return fig
+    return relevance_grid(maps, probes)
 
 
 def write_study_report(cfg: Any, table: Table) -> Path:
     """``README.md`` (table), ``study.json`` (all numbers), PNG figures and ``index.html`` in ``cfg.results``."""
     out = Path(cfg.results)
+    diag = DiagnosticsSettings.from_config(cfg)
     probes = ProbeSet.load(out / "probes")
-    figures = {"shift_curves": (shift_figure(table, cfg.max_shift), "Probe word accuracy and mean log-score vs shift (mean ± sd over seeds).")}
+    curves = {arm: ShiftCurves.from_scores(row, "diag/") for arm, row in table.items()}
+    figures = {"shift_curves": (accuracy_vs_shift(curves), "Probe word accuracy and mean log-score vs shift (mean ± sd over seeds).")}
     rel = relevance_figure(out, list(table), min(cfg.seeds), probes)
     if rel is not None:
         figures["relevance_maps"] = (rel, f"Pixel relevance of the same words under each arm (seed {min(cfg.seeds)}).")
@@ -222,9 +243,8 @@ def write_study_report(cfg: Any, table: Table) -> Path:
         "seeds": ", ".join(map(str, cfg.seeds)),
         "training arguments": " ".join(cfg.train_args) or "(the configs as they are)",
         "data": ", ".join(f"{k}: {v}" for k, v in cfg.data.items()),
-        "probe set": f"{len(probes)} words of the val split (seed 0), {out / 'probes.npz'}",
-        "relevance": f"{cfg.relevance_window}x{cfg.relevance_window} windows every {cfg.relevance_stride} px, first {cfg.relevance_probes} probes",
-        "shift sweep": f"0..{cfg.max_shift} px",
+        "probe set": f"{len(probes)} words of the {diag.probe_split} split (seed {diag.seed}), {out / 'probes.npz'}",
+        **diag.describe(),
     }
     body = "<h2>Settings</h2>" + settings_list(settings)
     body += "<h2>Results</h2><p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table)
