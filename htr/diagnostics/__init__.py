@@ -12,10 +12,12 @@ from htr.diagnostics.plots import plot_deletion, plot_edits, plot_relevance, plo
 from htr.diagnostics.relevance import SEED_GRAY_LEVELS, relevance
 from htr.diagnostics.probes import Diagnosis, ProbeSet, diagnose, select_probes, shortcut_scores
 from htr.diagnostics.scores import off_ink_share, speckle, summarize
+from htr.diagnostics.settings import DiagnosticsSettings
 from htr.diagnostics.shift import ShiftSweep, periodic_amplitude, periodicity, shift_sweep
 
 __all__ = [
     "Diagnosis",
+    "DiagnosticsSettings",
     "ProbeSet",
     "diagnose",
     "select_probes",
