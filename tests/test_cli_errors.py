@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import runpy
 import subprocess
 import sys
 from collections.abc import Callable
@@ -69,6 +70,7 @@ def test_old_hyphen_spelling_of_max_shift_still_works(tmp_path: Path, capsys: py
     assert code == 2 and "none.png" in err[0] and "option" not in err[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
 def test_entry_point_prints_no_traceback_or_usage(script: str) -> None:
     args = [*BASELINE, "--data.augmentation", "translat"] if script == "train.py" else ["a.ckpt", "--splits", "[test]", "--num-probes", "3"]
@@ -77,3 +79,12 @@ def test_entry_point_prints_no_traceback_or_usage(script: str) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), proc.stderr
     assert "Traceback" not in proc.stderr and "usage:" not in proc.stderr
+
+
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "study.py", "explore.py"])
+def test_entry_point_help(script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The thin entry points run their main (in process: the fast tier's check that they import and parse)."""
+    monkeypatch.setattr(sys, "argv", [script, "--help"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+    assert stop.value.code == 0 and "usage:" in capsys.readouterr().out.lower()

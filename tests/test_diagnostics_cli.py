@@ -79,6 +79,7 @@ def test_bad_input_is_one_line_exit_2(ckpt_and_image, args, capsys) -> None:
     assert len(err) == 1 and err[0].startswith("python -m htr.diagnostics: error:")
 
 
+@pytest.mark.slow
 def test_module_entry_point_exit_code(ckpt_and_image) -> None:
     ckpt, image = ckpt_and_image
     proc = subprocess.run(

@@ -291,6 +291,7 @@ def test_http_internal_error_is_500_and_the_server_keeps_running(server, word, m
     assert call(server, "POST", "/api/score", {"source": word, "text": "are"})[0] == 200
 
 
+@pytest.mark.slow
 def test_entry_point_binds_localhost_and_prints_its_url(files, tmp_path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     cmd = [sys.executable, "-m", "htr.explore", str(files["a"]), str(files["other"]), "--port", "0", "--probes", str(files["probes"]), "--image", str(files["image"])]
@@ -306,6 +307,7 @@ def test_entry_point_binds_localhost_and_prints_its_url(files, tmp_path) -> None
         proc.wait(30)
 
 
+@pytest.mark.slow
 def test_entry_point_bad_arguments_are_one_line(files, tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     run = subprocess.run([sys.executable, "-m", "htr.explore", str(files["a"]), "--image", str(tmp_path / "missing.png")], capture_output=True, text=True, env=env, timeout=120)

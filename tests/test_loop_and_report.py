@@ -166,6 +166,7 @@ def test_evaluate_writes_the_comparison_report(two_runs: tuple[Path, Path, Path]
     assert rows[("base", "test")][7] == base_run["id"] and rows[("aug", "test")][6] == "aug"
 
 
+@pytest.mark.slow
 def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if chromium is None:

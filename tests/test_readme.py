@@ -48,7 +48,8 @@ def input_files(argv: list[str]) -> list[str]:
     return [a for a in argv if re.search(r"\.(ya?ml|ckpt|png|npz)$", a) and a not in outputs and not a.startswith(NOT_IN_CLONE)]
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+# The diagnostics commands run for real (a subprocess on the shipped checkpoints, ~7 s each): full suite only.
+@pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.slow) if c.startswith("python -m htr.diagnostics") else c for c in COMMANDS])
 def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     argv = shlex.split(command)[1:]
     for path in input_files(argv):

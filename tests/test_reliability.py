@@ -76,6 +76,7 @@ def test_non_finite_loss_is_skipped_then_divergence_stops() -> None:
     assert module.skipped_batches == 4
 
 
+@pytest.mark.slow
 def test_same_seed_same_data_order_augmentation_and_metrics(tmp_path: Path, folder_dataset: Path) -> None:
     def first_batch() -> dict:
         dm = WordDataModule(source="folder", root=str(folder_dataset), augmentation="translate+noise", num_workers=0, batch_size=8, seed=5)
@@ -93,6 +94,7 @@ def test_same_seed_same_data_order_augmentation_and_metrics(tmp_path: Path, fold
     assert probes[0] == probes[1]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     data = write_folder_dataset(tmp_path / "words", WORDS, per_word=6)  # 12 steps per epoch
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
@@ -121,6 +123,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     assert resumed["test"]["loss"] == pytest.approx(straight["test"]["loss"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_trains_validates_and_writes_once(tmp_path: Path, folder_dataset: Path) -> None:
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, str(ROOT / "train.py"), *cli_args(

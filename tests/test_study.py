@@ -75,6 +75,7 @@ def test_study_trains_every_arm_and_seed_reports_and_resumes(tmp_path: Path, cap
     assert json.loads((results / "runs" / "blurpool-s1.json").read_text())["test"]["cer"] == runs["blurpool-s1"]["test"]["cer"]
 
 
+@pytest.mark.slow
 def test_study_reports_a_failed_run_in_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     args = study_args(tmp_path, {"source": "folder", "root": str(tmp_path / "no-such-data")})
     with caplog.at_level(logging.ERROR, logger="htr.study"):

@@ -61,6 +61,7 @@ def test_study_page_has_units_difference_and_definitions(study_out: tuple[Path, 
     assert all("±" not in cell for cell in re.findall(r'<td class="wrap">(.*?)</td>', page))
 
 
+@pytest.mark.slow
 def test_study_page_has_no_wrapped_cells_at_1400_px(study_out: tuple[Path, dict], tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if chromium is None:

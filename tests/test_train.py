@@ -51,6 +51,7 @@ def test_overfit_eight_samples_to_zero_cer_and_reload(tmp_path: Path) -> None:
         assert torch.equal(again(batch["image"]), module(batch["image"]))
 
 
+@pytest.mark.slow
 def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) -> None:
     args = ("--run.wandb", "disabled", "--run.name", "resumed")
     assert train(tmp_path, folder_dataset, "--trainer.max_epochs", "1", *args) == 0
