@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-
 import pytorch_lightning as pl
+import yaml
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import Logger, WandbLogger

@@ -24,7 +24,8 @@ CHEAP_DIAGNOSTICS = [
 
 # A tiny CRNN (~17k parameters instead of 3.2 M): same layers, same 32 frames, so every code
 # path of training, checkpoints and diagnostics runs, in a fraction of the time.
-TINY_MODEL = ["--model.lstm_units", "16", "--model.lstm_layers", "1", "--model.channels", "[4, 8, 8, 8, 16]"]
+TINY = {"lstm_units": 16, "lstm_layers": 1, "channels": (4, 8, 8, 8, 16)}
+TINY_MODEL = [a for k, v in TINY.items() for a in (f"--model.{k}", str(list(v)) if isinstance(v, tuple) else str(v))]
 
 
 def train_args(tmp_path: Path, data_root: Path, *extra: str, config: str = "baseline", tiny: bool = True) -> list[str]:

@@ -10,13 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import render_word
 from htr.data.augment import AUGMENTATIONS, WordTransform
 from htr.data.datamodule import EpochSampler, WordDataModule
 from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, ImageError, fit_word, load_image, normalize, place, preprocess, to_canvas
 from htr.data.readers import DatasetError, WordSample, filter_labels, form_id, read_iam_words, split_by_form
 from htr.text import IAM_CHARSET, Charset
-
-from conftest import render_word
 
 
 def test_preprocess_is_left_aligned_and_keeps_aspect_ratio() -> None:

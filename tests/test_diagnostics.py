@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import render_word
 from torch import nn
 
+from conftest import render_word
 from htr.data.preprocess import BACKGROUND, to_canvas
 from htr.diagnostics import (
     IncrementalCNN,
@@ -139,7 +139,7 @@ def test_incremental_features_equal_full_cnn_at_every_column(pooling: str, canva
                 assert (inc.splice(strips, a, b) - ref).abs().max() <= 1e-5 * ref.abs().max()
 
 
-@pytest.mark.parametrize("pooling", ["max", "blur"])
+@pytest.mark.parametrize("pooling", ["max", pytest.param("blur", marks=pytest.mark.slow)])  # blur: incremental test above
 @pytest.mark.parametrize(
     ("width", "window", "stride", "sampling"),
     [(16, 1, 1, "marginal"), (40, 4, 3, "marginal"), (40, 3, 3, "conditional")],

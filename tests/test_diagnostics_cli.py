@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import render_word
 from PIL import Image
 
+from conftest import render_word
 from htr.diagnostics.__main__ import main
 from htr.model.module import HTRModule
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

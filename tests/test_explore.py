@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import render_word, write_folder_dataset
 from PIL import Image
 
+from conftest import render_word, write_folder_dataset
 from htr.data.preprocess import load_image, to_canvas
 from htr.diagnostics.__main__ import main as diagnostics_main
 from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.relevance import relevance
 from htr.diagnostics.shift import shift_sweep
 from htr.explore.server import serve_in_thread
-from htr.explore.session import MAX_UPLOAD_BYTES, Explorer, ExploreError
+from htr.explore.session import MAX_UPLOAD_BYTES, ExploreError, Explorer
 from htr.model.module import HTRModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import render_word
 from PIL import Image
-from test_explore import save_checkpoint
 
+from conftest import render_word
 from htr.explore.server import serve_in_thread
 from htr.explore.session import Explorer
+from test_explore import save_checkpoint
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Offline and quiet: no first-run, sync, component or background network traffic.

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import train_args
 from htr.cli import main as train_main
 from htr.experiment.evaluate import main as evaluate_main
 from htr.model.module import load_checkpoint
 from htr.provenance import git_commit
 from htr.wandb_offline import latest_offline_run, read_artifacts, read_history, read_run
-
-from conftest import train_args
 
 ROOT = Path(__file__).resolve().parent.parent
 

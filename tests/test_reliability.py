@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import TINY, WORDS, train_args, write_folder_dataset
 from htr.cli import main as train_main
 from htr.data.datamodule import WordDataModule
-from htr.experiment.evaluate import evaluate_split, main as evaluate_main
+from htr.experiment.evaluate import evaluate_split
+from htr.experiment.evaluate import main as evaluate_main
 from htr.model.module import CheckpointError, HTRModule, TrainingDiverged, load_checkpoint
-
-from conftest import WORDS, train_args, write_folder_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad_inputs"
@@ -63,7 +63,7 @@ def test_training_on_the_bad_corpus_does_not_crash(tmp_path: Path) -> None:
 
 
 def test_non_finite_loss_is_skipped_then_divergence_stops() -> None:
-    module = HTRModule(max_bad_batches=3)
+    module = HTRModule(max_bad_batches=3, **TINY)
     good = {"image": torch.rand(2, 1, 32, 128), "text": ["ab", "c"]}
     bad = {"image": torch.full((2, 1, 32, 128), float("nan")), "text": ["ab", "c"]}
     module.log = lambda *a, **k: None  # no trainer attached
@@ -142,7 +142,7 @@ def test_ddp_on_cpu_trains_validates_and_writes_once(tmp_path: Path, folder_data
 
 
 def test_checkpoint_of_another_architecture_is_a_clear_error(tmp_path: Path, folder_dataset: Path) -> None:
-    module = HTRModule(charset="abc")
+    module = HTRModule(charset="abc", **TINY)
     good = tmp_path / "abc.ckpt"
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams), "pytorch-lightning_version": "2.6.6"}, good)
     assert load_checkpoint(good).charset.chars == "abc"

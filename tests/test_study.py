@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from htr.experiment.study import main
-
 from conftest import CHEAP_DIAGNOSTICS, TINY_MODEL, WORDS, write_folder_dataset
+from htr.experiment.study import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from htr.experiment.study import build_parser
-from htr.experiment.study_report import aggregate
-from htr.experiment.study_report import HEADLINE, README_COLUMNS, markdown_table, write_study_report
+from htr.experiment.study_report import HEADLINE, README_COLUMNS, aggregate, markdown_table, write_study_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"

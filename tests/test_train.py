@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import train_args, write_folder_dataset
 from htr.cli import main
 from htr.data.datamodule import WordDataModule
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint
-
-from conftest import train_args, write_folder_dataset
 
 
 def train(tmp_path: Path, data_root: Path, *extra: str, config: str = "baseline", tiny: bool = True) -> int:

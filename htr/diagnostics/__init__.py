@@ -9,8 +9,8 @@ from htr.diagnostics.faithfulness import deletion_curve
 from htr.diagnostics.forward import score_canvases
 from htr.diagnostics.incremental import IncrementalCNN, supports_incremental
 from htr.diagnostics.plots import plot_deletion, plot_edits, plot_relevance, plot_shift
-from htr.diagnostics.relevance import SEED_GRAY_LEVELS, relevance
 from htr.diagnostics.probes import Diagnosis, ProbeSet, diagnose, select_probes, shortcut_scores
+from htr.diagnostics.relevance import SEED_GRAY_LEVELS, relevance
 from htr.diagnostics.scores import off_ink_share, speckle, summarize
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.diagnostics.shift import ShiftSweep, periodic_amplitude, periodicity, shift_sweep

@@ -21,7 +21,6 @@ from htr.diagnostics.plots import plot_edits, plot_relevance, plot_shift
 from htr.diagnostics.relevance import relevance
 from htr.diagnostics.shift import periodic_amplitude, periodicity, shift_sweep
 
-
 PROG = "python -m htr.diagnostics"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from htr.argparsing import PlainArgumentParser, one_line
 from htr.data.preprocess import ImageError
-from htr.explore.session import Explorer, ExploreError
+from htr.explore.session import ExploreError, Explorer
 
 
 class UsageError(Exception):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from htr.explore.session import MAX_UPLOAD_BYTES, Explorer, ExploreError, RelevanceJob
+from htr.explore.session import MAX_UPLOAD_BYTES, ExploreError, Explorer, RelevanceJob
 
 STATIC = Path(__file__).parent / "static"
 MAX_JSON_BYTES = 4 * 1024 * 1024  # edits of a long session of painting fit easily
