@@ -179,3 +179,23 @@ def test_epoch_sampler_is_seeded_and_varies_by_epoch() -> None:
     assert sorted(i for _, i in a) == list(range(50)) and a != b
     assert all(e == 1 for e, _ in b)
     assert list(EpochSampler(50, seed=0)) == a
+
+
+def test_evaluation_only_folder_is_read_whole_as_split_all(tmp_path: Path) -> None:
+    """A few real scans with just a labels.tsv (RGBA, gray paper): evaluation reads them all."""
+    root = tmp_path / "real"
+    (root / "img").mkdir(parents=True)
+    words = ["word", "Hello", "or", "level"]
+    lines = []
+    for i, w in enumerate(words):
+        gray = (render_word(w, seed=i).astype(np.float32) * 0.7).astype(np.uint8)  # gray paper
+        Image.fromarray(gray).convert("RGBA").save(root / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png\t{w}")
+    (root / "labels.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dm = WordDataModule(source="folder", root=str(root), num_workers=0)
+    splits = dm.splits()
+    assert [s.text for s in splits["all"]] == words
+    assert sum(len(splits[s]) for s in ("train", "val", "test")) == len(words)  # the random split is still there
+    item = dm.dataset("all")[1]
+    assert item["text"] == "Hello" and item["image"].shape == (1, HEIGHT, WIDTH)
+    assert float(item["image"].median()) > 0.95  # gray paper read as white by the one preprocessing path
