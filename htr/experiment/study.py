@@ -20,7 +20,7 @@ import numpy as np
 from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
 from htr.diagnostics import settings as diagnostics_settings
-from htr.diagnostics.probes import ProbeSet
+from htr.diagnostics.probes import ProbeError, ProbeSet
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.evaluate import evaluate_split
 from htr.experiment.study_report import aggregate, run_name, write_study_report
@@ -122,6 +122,9 @@ def main(args: list[str] | None = None) -> int:
     except StudyError as err:
         log.error("%s", err)
         return 1
+    except ProbeError as err:  # impossible diagnostics settings or an unusable probe set
+        log.error("%s", err)
+        return 2
 
 
 def run_study(cfg: Any) -> int:
