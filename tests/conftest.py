@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+# One intra-op thread (before torch is imported; subprocesses inherit it): the tests' batches are
+# tiny, and on a busy 2-core machine spinning OpenMP threads cost more than they give (the fast
+# tier: ~70 s with one thread, ~250 s with two while another job ran). OMP_NUM_THREADS=2 to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
