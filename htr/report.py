@@ -32,7 +32,8 @@ class Unit:
     def fmt(self, value: float, sd: float | None = None, suffix: bool = True) -> str:
         if value is None or not math.isfinite(value):
             return "–"
-        text = f"{self.scale * value:.{self.decimals}f}"
+        shown = round(self.scale * value, self.decimals) + 0.0  # + 0.0: no "-0.0" for a rounded zero
+        text = f"{shown:.{self.decimals}f}"
         if sd is not None and math.isfinite(sd):
             text += f" ± {self.scale * sd:.{self.decimals}f}"
         return text + (self.suffix if suffix else "")
