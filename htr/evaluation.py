@@ -97,17 +97,17 @@ def main(args: list[str] | None = None) -> int:
                 rows.append({"checkpoint": name, "split": split, **metrics})
         print(format_table(rows))
         out = Path(cfg.out)
+        stride = cfg.relevance_stride or cfg.relevance_window
+        settings = {
+            "data": f"{cfg.data.source} at {cfg.data.root}",
+            "probe set": cfg.probes or f"{cfg.num_probes} words of the {cfg.probe_split!r} split (seed {cfg.seed})",
+            "relevance": f"{cfg.relevance_window}x{cfg.relevance_window} windows every {stride} px, first {cfg.relevance_probes} probes",
+            "shift sweep": f"0..{cfg.max_shift} px",
+            "seed (probes, specks)": cfg.seed,
+        }
+        diagnoses: dict[str, Diagnosis] = {}
         if cfg.diagnostics:
             probes = load_probes(cfg, data)
-            stride = cfg.relevance_stride or cfg.relevance_window
-            settings = {
-                "data": f"{cfg.data.source} at {cfg.data.root}",
-                "probe set": cfg.probes or f"{cfg.num_probes} words of the {cfg.probe_split!r} split (seed {cfg.seed})",
-                "relevance": f"{cfg.relevance_window}x{cfg.relevance_window} windows every {stride} px, first {cfg.relevance_probes} probes",
-                "shift sweep": f"0..{cfg.max_shift} px",
-                "seed (probes, specks)": cfg.seed,
-            }
-            diagnoses = {}
             for name, module in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
                 module.to(cfg.device if cfg.device != "auto" else "cpu")
                 diagnoses[name] = diagnose(
@@ -118,8 +118,9 @@ def main(args: list[str] | None = None) -> int:
                 results[name]["probes"] = diagnoses[name].probe_rows(probes)
             index = write_report(out, results, diagnoses, probes, settings)
             log.info("report: %s", index)
-            if cfg.wandb:
-                log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, settings)
+        if cfg.wandb:
+            out.mkdir(parents=True, exist_ok=True)
+            log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, settings)
     except (CheckpointError, DatasetError, ProbeError) as err:
         log.error("%s", err)
         return 2
@@ -158,9 +159,10 @@ def log_report_to_wandb(out: Path, results: dict[str, Any], diagnoses: dict[str,
     keys = sorted({k for d in diagnoses.values() for k in d.scores})
     logged: dict[str, Any] = {
         "report/recognition": wandb.Table(columns=columns, data=rows),
-        "report/shortcut_scores": wandb.Table(columns=["model", *keys], data=[[n, *[d.scores.get(k) for k in keys]] for n, d in diagnoses.items()]),
         "report/models": wandb.Table(columns=["model", *PROVENANCE_ROWS], data=[[n, *[str(p.get(k, "unknown")) for k in PROVENANCE_ROWS]] for n, p in prov.items()]),
     }
+    if diagnoses:  # --diagnostics false: recognition only
+        logged["report/shortcut_scores"] = wandb.Table(columns=["model", *keys], data=[[n, *[d.scores.get(k) for k in keys]] for n, d in diagnoses.items()])
     logged.update({f"report/{png.stem}": wandb.Image(str(png)) for png in sorted(out.glob("*.png")) if png.stem != "screenshot"})
     run.log(logged)
     # Flat numbers too, so W&B's run comparison and summary show them without opening a table.

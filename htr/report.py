@@ -32,7 +32,8 @@ class Unit:
     def fmt(self, value: float, sd: float | None = None, suffix: bool = True) -> str:
         if value is None or not math.isfinite(value):
             return "–"
-        text = f"{self.scale * value:.{self.decimals}f}"
+        shown = round(self.scale * value, self.decimals) + 0.0  # + 0.0: no "-0.0" for a rounded zero
+        text = f"{shown:.{self.decimals}f}"
         if sd is not None and math.isfinite(sd):
             text += f" ± {self.scale * sd:.{self.decimals}f}"
         return text + (self.suffix if suffix else "")
@@ -155,15 +156,17 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def html_table(header: list[str], rows: list[list[Any]], wrap: tuple[int, ...] = ()) -> str:
+def html_table(header: list[str], rows: list[list[Any]], wrap: tuple[int, ...] = (), text: bool = False) -> str:
     """An HTML table; floats to 4 decimals (NaN as –), everything escaped. Cells never wrap
-    (a "21.8 ± 1.4" split over two lines misreads) except in the columns ``wrap`` (prose)."""
+    (a "21.8 ± 1.4" split over two lines misreads) except in the columns ``wrap`` (prose);
+    numbers are right-aligned, a ``text`` table is left-aligned."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f'<td class="wrap">{_fmt(c)}</td>' if j in wrap else f"<td>{_fmt(c)}</td>" for j, c in enumerate(r)) + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attrs = ' class="text"' if text else ""
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def save_figures(out: Path, figures: dict[str, tuple[Figure, str]]) -> str:
@@ -182,7 +185,7 @@ def html_page(title: str, body: str) -> str:
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1360px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td{{white-space:nowrap}}td.wrap{{white-space:normal;min-width:12em}}
-td:first-child,th:first-child,td:last-child,th:last-child{{text-align:left}}dl.settings{{display:grid;grid-template-columns:max-content auto;gap:2px 1em}}dl.settings dd{{margin:0}}
+td:first-child,th:first-child,td:last-child,th:last-child{{text-align:left}}dl.settings{{display:grid;grid-template-columns:max-content auto;gap:2px 1em}}dl.settings dd{{margin:0}}table.text td,table.text th{{text-align:left}}
 img{{max-width:100%}}figure{{margin:2em 0}}figcaption{{color:#555}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 {body}
@@ -215,7 +218,7 @@ def provenance_table(names: list[str], metrics: dict[str, dict[str, Any]]) -> st
     """Which checkpoints were compared: one column per model (``unknown`` where an old checkpoint does not say)."""
     prov = {n: metrics[n].get("provenance") or {"checkpoint": metrics[n].get("checkpoint", "unknown")} for n in names}
     rows = [[label, *[str(prov[n].get(key, "unknown")) for n in names]] for key, label in PROVENANCE_ROWS.items()]
-    return html_table(["", *names], rows)
+    return html_table(["", *names], rows, text=True)
 
 
 def settings_list(settings: dict[str, Any]) -> str:
@@ -275,7 +278,7 @@ def write_report(
     sections = save_figures(out, figures)
     rec_header, rec_rows = recognition_rows(names, metrics)
     sc_header, sc_rows = score_rows(names, diagnoses)
-    settings = {"probe words": f"{len(probes)} ({', '.join(probes.texts[:12])}{'…' if len(probes) > 12 else ''})", **(settings or {})}
+    settings = {"probe texts": f"{len(probes)} ({', '.join(probes.texts[:12])}{'…' if len(probes) > 12 else ''})", **(settings or {})}
     body = f"""<h2>Models</h2>{provenance_table(names, metrics)}
 <h2>Settings</h2>{settings_list(settings)}
 <h2>Recognition</h2>{html_table(rec_header, rec_rows)}
