@@ -94,7 +94,11 @@ def one_line(parser: argparse.ArgumentParser, message: str) -> str:
 
 
 class OneLineErrors:
-    """Mixin for argparse/jsonargparse parsers: ``prog: error: <one line>`` and exit 2."""
+    """Mixin for argparse/jsonargparse parsers: ``prog: error: <one line>``, exit 2, no prefix matching."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:  # noqa: D401 - argparse API
         if not getattr(self, "exit_on_error", True):
@@ -107,14 +111,6 @@ class OneLineErrors:
 class ArgumentParser(OneLineErrors, jsonargparse.ArgumentParser):
     """jsonargparse's parser with one-line errors and no prefix matching of long options."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
 
 class PlainArgumentParser(OneLineErrors, argparse.ArgumentParser):
     """argparse's parser (sub-commands, the diagnostics CLI) with the same behaviour."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)

@@ -32,10 +32,6 @@ COMMON_CONFIG = Path("configs") / "common.yaml"
 class HTRArgumentParser(OneLineErrors, LightningArgumentParser):
     """LightningCLI's parser with the project's one-line errors and no prefix matching."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
 
 def arm_of(run_name: str) -> str:
     """``augmented-s2`` -> ``augmented``: the arm a run belongs to (its W&B job type)."""
@@ -61,9 +57,8 @@ class HTRCLI(LightningCLI):
             self.parser.error(f"WANDB_MODE: {mode!r} is not one of {', '.join(WANDB_MODES)}")
         cfg.trainer.default_root_dir = str(run_dir)
         group = cfg.run.group or Path(cfg.run.dir).resolve().name
-        seed = cfg.seed_everything
         # Saved in every checkpoint (reports show it) and the W&B run's identity.
-        self.run_info = {"name": cfg.run.name, "group": group, "arm": arm_of(cfg.run.name), "seed": seed, "commit": git_commit()}
+        self.run_info = {"name": cfg.run.name, "group": group, "arm": arm_of(cfg.run.name), "seed": cfg.seed_everything, "commit": git_commit()}
         loggers: list[Logger] = []
         if mode != "disabled":
             # Created here but started lazily by Lightning: fit_and_test reads the data first,

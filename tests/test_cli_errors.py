@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from htr.cli import main as train_main
+from htr.data.synthetic.__main__ import main as synthetic_main
 from htr.diagnostics.__main__ import main as diagnostics_main
 from htr.experiment.evaluate import main as evaluate_main
 from htr.experiment.study import main as study_main
@@ -40,6 +41,8 @@ CASES = [
     (study_main, "study.py", ["--num_probes", "many"], "--num_probes: 'many' is not a valid int"),
     (diagnostics_main, "python -m htr.diagnostics", ["shift", "a.ckpt", "a.png", "--text", "a", "--max_shif", "3"], "unknown option --max_shif (did you mean --max_shift?)"),
     (diagnostics_main, "python -m htr.diagnostics", ["relevance", "a.ckpt", "a.png", "--text", "a", "--weights", "flat"], "--weights: 'flat' is not one of uniform, histogram"),
+    (synthetic_main, "python -m htr.data.synthetic", ["generate", "--n-train", "5"], "unknown option --n-train (did you mean --n_train?)"),
+    (synthetic_main, "python -m htr.data.synthetic", ["fonts", "--heldout_fonts", "NoSuchHand"], "synthetic.heldout_fonts: font 'NoSuchHand' not found"),
 ]
 
 

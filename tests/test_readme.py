@@ -92,3 +92,25 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
         assert all((ROOT / path).is_file() for path in cfg.arms.values()), cfg.arms
     else:
         pytest.fail(f"no check for README command {command!r}")
+
+
+def test_readme_quotes_the_shipped_comparison_in_the_reports_units() -> None:
+    """The shipped-checkpoint table: the numbers of docs/results/compare/metrics.json, formatted as the report formats them."""
+    import json
+
+    from htr.experiment.figures import CER, PERCENT, POINTS, SHARE
+
+    metrics = json.loads((ROOT / "docs" / "results" / "compare" / "metrics.json").read_text())
+    rows = {line.split(" | ")[0].strip("| "): line for line in README.splitlines() if line.startswith("| ")}
+
+    def cells(label: str) -> list[str]:
+        row = next(v for k, v in rows.items() if k.startswith(label))
+        return [c.strip().strip("*") for c in row.strip("|").split("|")[1:]]
+
+    models = ("baseline", "augmented")
+    assert cells("test CER / WER / word acc.") == [
+        f"{CER.fmt(metrics[m]['test']['cer'])} / {PERCENT.fmt(metrics[m]['test']['wer'])} / {PERCENT.fmt(metrics[m]['test']['acc'])}" for m in models
+    ]
+    assert cells("accuracy drop, mean over shifts >= 8 px") == [POINTS.fmt(metrics[m]["diagnostics"]["acc_drop@8plus"]) for m in models]
+    assert cells("off-ink evidence") == [SHARE.fmt(metrics[m]["diagnostics"]["off_ink_evidence"]) for m in models]
+    assert [c.split(" ")[0] for c in cells("deletion AOPC")] == [SHARE.fmt(metrics[m]["diagnostics"]["aopc"]) for m in models]

@@ -68,7 +68,7 @@ def provenance_table(names: list[str], metrics: dict[str, dict[str, Any]]) -> st
     """Which checkpoints were compared: one column per model (``unknown`` where an old checkpoint does not say)."""
     prov = {n: metrics[n].get("provenance") or {"checkpoint": metrics[n].get("checkpoint", "unknown")} for n in names}
     rows = [[label, *[str(prov[n].get(key, "unknown")) for n in names]] for key, label in PROVENANCE_ROWS.items()]
-    return html_table(["", *names], rows)
+    return html_table(["", *names], rows, text=True)
 
 
 def recognition_rows(names: list[str], metrics: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -125,7 +125,7 @@ def write_report(
     sections = save_figures(out, figures)
     rec_header, rec_rows = recognition_rows(names, metrics)
     sc_header, sc_rows = score_rows(names, diagnoses)
-    settings = {"probe words": f"{len(probes)} ({', '.join(probes.texts[:12])}{'…' if len(probes) > 12 else ''})", **(settings or {})}
+    settings = {"probe texts": f"{len(probes)} ({', '.join(probes.texts[:12])}{'…' if len(probes) > 12 else ''})", **(settings or {})}
     body = f"""<h2>Models</h2>{provenance_table(names, metrics)}
 <h2>Settings</h2>{settings_list(settings)}
 <h2>Recognition</h2>{html_table(rec_header, rec_rows)}

@@ -72,20 +72,33 @@ def build_parser() -> ArgumentParser:
 
 def main(args: list[str] | None = None) -> int:
     cfg = build_parser().parse_args(args)
+    out = Path(cfg.out)
     try:
         settings = DiagnosticsSettings.from_config(cfg)
         modules = load_modules(cfg.checkpoints)
         results, rows = evaluate_all(cfg, modules)
         print(format_table(rows))
-        out = Path(cfg.out)
-        if cfg.diagnostics:
-            diagnose_and_report(cfg, settings, modules, results, out)
+        report_settings = describe(cfg, settings)
+        diagnoses = diagnose_and_report(cfg, settings, modules, results, out, report_settings) if cfg.diagnostics else {}
+        if cfg.wandb:  # with --diagnostics false: the recognition numbers only
+            out.mkdir(parents=True, exist_ok=True)
+            log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, report_settings)
     except (CheckpointError, DatasetError, ProbeError) as err:
         log.error("%s", err)
         return 2
     write_json(out / "metrics.json", results)
     log.info("wrote %s", out / "metrics.json")
     return 0
+
+
+def describe(cfg: Any, settings: DiagnosticsSettings) -> dict[str, Any]:
+    """The evaluation's settings as the report and the W&B run show them."""
+    return {
+        "data": f"{cfg.data.source} at {cfg.data.root}",
+        "probe set": cfg.probes or f"{settings.num_probes} words of the {settings.probe_split!r} split (seed {settings.seed})",
+        **settings.describe(),
+        "seed (probes, specks)": settings.seed,
+    }
 
 
 def load_modules(paths: list[str]) -> dict[str, tuple[str, HTRModule]]:
@@ -122,16 +135,12 @@ def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[d
     return results, rows
 
 
-def diagnose_and_report(cfg: Any, settings: DiagnosticsSettings, modules: dict[str, tuple[str, HTRModule]], results: dict[str, Any], out: Path) -> None:
-    """All diagnostics of every checkpoint on one probe set, into ``results``; the HTML report (and W&B run)."""
+def diagnose_and_report(
+    cfg: Any, settings: DiagnosticsSettings, modules: dict[str, tuple[str, HTRModule]], results: dict[str, Any], out: Path, report_settings: dict[str, Any],
+) -> dict[str, Diagnosis]:
+    """All diagnostics of every checkpoint on one probe set (into ``results`` too) and the HTML report."""
     charsets = [m.charset.chars for _, m in modules.values()]
     probes = load_probes(cfg, settings, "".join(c for c in charsets[0] if all(c in other for other in charsets)))
-    report_settings = {
-        "data": f"{cfg.data.source} at {cfg.data.root}",
-        "probe set": cfg.probes or f"{settings.num_probes} words of the {settings.probe_split!r} split (seed {settings.seed})",
-        **settings.describe(),
-        "seed (probes, specks)": settings.seed,
-    }
     diagnoses = {}
     for name, (_, module) in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
         module.to(cfg.device if cfg.device != "auto" else "cpu")
@@ -140,8 +149,7 @@ def diagnose_and_report(cfg: Any, settings: DiagnosticsSettings, modules: dict[s
         results[name]["probes"] = diagnoses[name].probe_rows(probes)
     index = write_report(out, results, diagnoses, probes, report_settings)
     log.info("report: %s", index)
-    if cfg.wandb:
-        log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, report_settings)
+    return diagnoses
 
 
 def load_probes(cfg: Any, settings: DiagnosticsSettings, charset: str) -> ProbeSet:
@@ -177,9 +185,10 @@ def log_report_to_wandb(out: Path, results: dict[str, Any], diagnoses: dict[str,
     keys = sorted({k for d in diagnoses.values() for k in d.scores})
     logged: dict[str, Any] = {
         "report/recognition": wandb.Table(columns=columns, data=rows),
-        "report/shortcut_scores": wandb.Table(columns=["model", *keys], data=[[n, *[d.scores.get(k) for k in keys]] for n, d in diagnoses.items()]),
         "report/models": wandb.Table(columns=["model", *PROVENANCE_ROWS], data=[[n, *[str(p.get(k, "unknown")) for k in PROVENANCE_ROWS]] for n, p in prov.items()]),
     }
+    if diagnoses:  # --diagnostics false: recognition only
+        logged["report/shortcut_scores"] = wandb.Table(columns=["model", *keys], data=[[n, *[d.scores.get(k) for k in keys]] for n, d in diagnoses.items()])
     logged.update({f"report/{png.stem}": wandb.Image(str(png)) for png in sorted(out.glob("*.png")) if png.stem != "screenshot"})
     run.log(logged)
     # Flat numbers too, so W&B's run comparison and summary show them without opening a table.

@@ -37,7 +37,8 @@ class Unit:
     def fmt(self, value: float, sd: float | None = None, suffix: bool = True) -> str:
         if value is None or not math.isfinite(value):
             return "–"
-        text = f"{self.scale * value:.{self.decimals}f}"
+        shown = round(self.scale * value, self.decimals) + 0.0  # + 0.0: no "-0.0" for a rounded zero
+        text = f"{shown:.{self.decimals}f}"
         if sd is not None and math.isfinite(sd):
             text += f" ± {self.scale * sd:.{self.decimals}f}"
         return text + (self.suffix if suffix else "")
@@ -74,15 +75,17 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def html_table(header: list[str], rows: list[list[Any]], wrap: tuple[int, ...] = ()) -> str:
+def html_table(header: list[str], rows: list[list[Any]], wrap: tuple[int, ...] = (), text: bool = False) -> str:
     """An HTML table; floats to 4 decimals (NaN as –), everything escaped. Cells never wrap
-    (a "21.8 ± 1.4" split over two lines misreads) except in the columns ``wrap`` (prose)."""
+    (a "21.8 ± 1.4" split over two lines misreads) except in the columns ``wrap`` (prose);
+    numbers are right-aligned, a ``text`` table is left-aligned."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f'<td class="wrap">{_fmt(c)}</td>' if j in wrap else f"<td>{_fmt(c)}</td>" for j, c in enumerate(r)) + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attrs = ' class="text"' if text else ""
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def save_figures(out: Path, figures: dict[str, tuple[Figure, str]]) -> str:
@@ -102,6 +105,7 @@ def html_page(title: str, body: str) -> str:
 <style>body{{font-family:sans-serif;max-width:1360px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td{{white-space:nowrap}}td.wrap{{white-space:normal;min-width:12em}}
 td:first-child,th:first-child,td:last-child,th:last-child{{text-align:left}}dl.settings{{display:grid;grid-template-columns:max-content auto;gap:2px 1em}}dl.settings dd{{margin:0}}
+table.text td,table.text th{{text-align:left}}
 img{{max-width:100%}}figure{{margin:2em 0}}figcaption{{color:#555}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 {body}

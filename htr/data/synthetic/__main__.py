@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from htr.argparsing import PlainArgumentParser
 from htr.data.preprocess import ImageError, load_image, to_canvas
 from htr.data.synthetic.dataset import SyntheticConfig, render_sample, render_sample_with_writer
 from htr.data.synthetic.fonts import FontError, available_fonts
@@ -115,29 +116,29 @@ def _config(args: argparse.Namespace) -> SyntheticConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m htr.data.synthetic", description="The embedded synthetic handwriting dataset.", allow_abbrev=False)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = PlainArgumentParser(prog="python -m htr.data.synthetic", description="The embedded synthetic handwriting dataset.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=PlainArgumentParser)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--extra_fonts", default=None, help="glob of extra .ttf/.otf/.woff/.woff2 files")
         p.add_argument("--heldout_fonts", default=None, help="comma list of font names or families (default: the vendored held-out set)")
 
-    g = sub.add_parser("generate", help="materialise the splits to a folder", allow_abbrev=False)
+    g = sub.add_parser("generate", help="materialise the splits to a folder")
     g.add_argument("--root", default="data/synthetic")
     for name in ("train", "val", "test", "test_unseen"):
         g.add_argument(f"--n_{name}", type=int, default=None)
     g.add_argument("--workers", type=int, default=None, help="processes (default: every CPU core)")
     g.add_argument("--no_progress", action="store_true")
     common(g)
-    c = sub.add_parser("contact-sheet", help="PNG of synthetic samples beside real words", allow_abbrev=False)
+    c = sub.add_parser("contact-sheet", help="PNG of synthetic samples beside real words")
     c.add_argument("--out", default="data/contact_sheet.png")
     c.add_argument("--n", type=int, default=24, help="training samples shown (held-out: half as many)")
     c.add_argument("--real", default=None, help="folder with labels.tsv of real word images (e.g. ../shared/real-words)")
     common(c)
-    f = sub.add_parser("fonts", help="list fonts, style, split role and dropped characters", allow_abbrev=False)
+    f = sub.add_parser("fonts", help="list fonts, style, split role and dropped characters")
     common(f)
-    b = sub.add_parser("bench", help="render vs load speed", allow_abbrev=False)
+    b = sub.add_parser("bench", help="render vs load speed")
     b.add_argument("-n", type=int, default=300)
     common(b)
     args = parser.parse_args(argv)
