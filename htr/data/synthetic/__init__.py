@@ -1,6 +1,6 @@
 """Embedded default dataset: synthetic IAM-like handwritten words (no download).
 
-Many writers, not a few fonts: 60+ vendored handwriting font families (``htr/data/fonts/``),
+Many writers, not a few fonts: 113 vendored handwriting font families (``htr/data/fonts/``),
 each used by many synthetic writers with their own habits (slant, size, pen, spacing, glyph
 jitter, wobble, elastic distortion, ink), scanned on varied paper. One job per module:
 
