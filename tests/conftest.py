@@ -47,6 +47,12 @@ def train_args(tmp_path: Path, data_root: Path, *extra: str, config: str = "base
 WORDS = ["are", "the", "to", "and", "Moon", "tell", "a", "of", "11", "it's", "pool", "go", ".", ",", "Hill", "word"]
 
 
+def chromium_flags(profile: Path, window: str) -> list[str]:
+    """Headless Chromium, offline and quiet (no first-run, sync or background traffic), fresh profile."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000", f"--window-size={window}"]
+
+
 def render_word(text: str, size: int = 28, seed: int = 0) -> np.ndarray:
     """A word in PIL's built-in font on light paper, tightly cropped: enough for real tests."""
     rng = np.random.default_rng(seed)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import train_args
+from conftest import chromium_flags, train_args
 from htr.cli import main as train_main
 from htr.experiment.evaluate import main as evaluate_main
 from htr.model.module import load_checkpoint
@@ -177,8 +177,7 @@ def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Pat
         "--data.source", "folder", "--data.root", str(data), "--data.num_workers", "0", "--splits", "[test]",
         "--out", str(out), "--progress", "false", "--relevance_probes", "1", "--relevance_window", "8",
     ]) == 0
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000", "--window-size=1400,2400"]
+    flags = chromium_flags(tmp_path / "chrome", "1400,2400")
     url = (out / "index.html").as_uri()
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)

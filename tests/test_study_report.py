@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import chromium_flags
 from htr.experiment.study import build_parser
 from htr.experiment.study_report import HEADLINE, README_COLUMNS, aggregate, markdown_table, write_study_report
 
@@ -66,8 +67,7 @@ def test_study_page_has_no_wrapped_cells_at_1400_px(study_out: tuple[Path, dict]
     if chromium is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser check needs it")
     out, _ = study_out
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000", "--window-size=1400,3000"]
+    flags = chromium_flags(tmp_path / "chrome", "1400,3000")
     url = (out / "index.html").as_uri()
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     checked = re.search(r'data-cells-checked="(\d+)"', dom)
