@@ -1,4 +1,5 @@
-"""Lightning callbacks: the diagnostics engine run on a fixed probe set during training."""
+"""Lightning callbacks: the diagnostics engine run on a fixed probe set during training, and the
+training history (validation CER per epoch, wall time) that a run's metrics.json reports."""
 
 from __future__ import annotations
 
@@ -21,6 +22,64 @@ from htr.diagnostics.settings import DiagnosticsSettings  # noqa: E402
 from htr.io import write_json  # noqa: E402
 
 log = logging.getLogger(__name__)
+
+
+class TrainingHistory(pl.Callback):
+    """Validation CER/accuracy after every epoch and the training wall time, kept in checkpoints
+    (``state_dict``) so that a resumed run reports its whole history, not only the last leg."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[dict[str, float]] = []
+        self.seconds_before = 0.0  # wall time of earlier legs of a resumed run
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.seconds_before + (time.perf_counter() - self._start if self._start is not None else 0.0)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch, "wall_s": round(self.wall_seconds, 1)}
+        for key in ("val/cer", "val/acc", "train/epoch_loss"):
+            if key in metrics:
+                row[key.replace("/", "_")] = float(metrics[key])
+        self.epochs = [e for e in self.epochs if e["epoch"] != trainer.current_epoch] + [row]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "wall_seconds": self.wall_seconds}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs = list(state_dict.get("epochs", []))
+        self.seconds_before = float(state_dict.get("wall_seconds", 0.0))
+
+    def summary(self) -> dict[str, Any]:
+        """What metrics.json records: epochs run, wall time, val CER per epoch and the last one,
+        and whether the val CER was still falling (see :func:`still_falling`)."""
+        history = [e["val_cer"] for e in self.epochs if "val_cer" in e]
+        return {
+            "epochs_run": len(self.epochs),
+            "wall_time_s": round(self.wall_seconds, 1),
+            "val_cer_history": history,
+            "final_val_cer": history[-1] if history else None,
+            "still_falling": still_falling(history),
+        }
+
+
+def still_falling(val_cer: list[float], epochs: int = 2, threshold: float = 0.10) -> bool | None:
+    """True if the validation CER fell by more than ``threshold`` (relative) over the last
+    ``epochs`` epochs: the run has not converged. None if it ran too few epochs to tell."""
+    if len(val_cer) <= epochs:
+        return None
+    before, last = val_cer[-1 - epochs], val_cer[-1]
+    if not (math.isfinite(before) and math.isfinite(last)) or before <= 0:
+        return None
+    return (before - last) / before > threshold
 
 
 class DiagnosticsCallback(pl.Callback):
@@ -91,7 +150,7 @@ class DiagnosticsCallback(pl.Callback):
         if not trainer.is_global_zero:
             return None
         start = time.perf_counter()
-        probes = self._probes(trainer)
+        probes = self._probes(trainer).aligned(pl_module.align)
         diag = self.settings.diagnose(pl_module.model, probes, pl_module.charset)
         figures = self.figures_of(diag, probes)
         out = self.out_dir(trainer) / tag

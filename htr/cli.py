@@ -15,6 +15,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from htr.argparsing import OneLineErrors
+from htr.callbacks import TrainingHistory
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.io import write_json
@@ -48,6 +49,7 @@ class HTRCLI(LightningCLI):
         parser.add_argument("--run.resume", type=bool, default=True, help="resume from runs/<name>/checkpoints/last.ckpt if it exists")
         parser.add_argument("--run.test_splits", type=list[str], default=["test"], help="splits evaluated after training")
         parser.link_arguments("data.charset", "model.charset", apply_on="instantiate")
+        parser.link_arguments("data.align", "model.align")
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config
@@ -88,6 +90,7 @@ class HTRCLI(LightningCLI):
                 auto_insert_metric_name=False,
                 enable_version_counter=False,  # the run folder is the run: overwrite, never last-v1.ckpt
             ),
+            TrainingHistory(),
         ]
         if self._extra["loggers"]:
             extra.append(LearningRateMonitor(logging_interval="epoch"))
@@ -100,6 +103,16 @@ class HTRCLI(LightningCLI):
         else:
             trainer.loggers = []
         return trainer
+
+
+def device_name(trainer: pl.Trainer) -> str:
+    """``cuda (NVIDIA H100 80GB HBM3)`` or ``cpu (2 threads)``: what a run's wall time was measured on."""
+    import torch
+
+    device = trainer.strategy.root_device
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({torch.get_num_threads()} threads)"
 
 
 def run_tags(cfg: Any) -> list[str]:
@@ -159,9 +172,14 @@ def fit_and_test(cli: HTRCLI) -> int:
         log.warning("training interrupted; rerun the same command to resume from %s", last)
         return 130
     best = trainer.checkpoint_callback.best_model_path or None
+    history = next(cb for cb in trainer.callbacks if isinstance(cb, TrainingHistory))
     metrics: dict[str, Any] = {
         "run": cfg.run.name,
         "epochs": trainer.current_epoch,
+        "max_epochs": trainer.max_epochs,
+        "precision": str(trainer.precision),
+        "device": device_name(trainer),
+        **history.summary(),
         "best_checkpoint": best,
         "skipped_batches": model.skipped_batches,
         "skipped_samples": {r.source: r.counts() for r in data.skip_reports if r.total},

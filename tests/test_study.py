@@ -76,11 +76,20 @@ def test_study_trains_every_arm_and_seed_reports_and_resumes(tmp_path: Path, cap
 
 @pytest.mark.slow
 def test_study_reports_a_failed_run_in_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    args = study_args(tmp_path, {"source": "folder", "root": str(tmp_path / "no-such-data")})
+    words = write_folder_dataset(tmp_path / "words", WORDS)
+    args = [*study_args(tmp_path, {"source": "folder", "root": str(words)}), "--train_args", '["--model.lr", "fast"]']
     with caplog.at_level(logging.ERROR, logger="htr.study"):
         assert main(args) == 1
     assert "training baseline-s0 failed" in caplog.text and "rerun" in caplog.text
     assert not (tmp_path / "results" / "runs" / "baseline-s0.json").exists()
+
+
+def test_study_checks_the_data_before_any_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    args = study_args(tmp_path, {"source": "folder", "root": str(tmp_path / "no-such-data")})
+    with caplog.at_level(logging.ERROR, logger="htr.study"):
+        assert main(args) == 2
+    assert "no-such-data: dataset folder not found" in caplog.text
+    assert not (tmp_path / "runs").exists()
 
 
 def test_study_names_a_missing_arm_config(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

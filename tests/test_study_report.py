@@ -52,8 +52,9 @@ def test_study_page_has_units_difference_and_definitions(study_out: tuple[Path, 
     assert "<dt>relevance</dt><dd>2x2 windows every 2 px, first 4 probes</dd>" in page and "<dd>0, 1, 2</dd>" in page
     for col in HEADLINE.values():
         assert col.definition.replace("'", "&#x27;") in page, col.header
-    mean, sd, _ = table["baseline"]["test/cer"]
-    assert "<td>CER test (%)</td>" in page and f"<td>{100 * mean:.1f} ± {100 * sd:.1f}</td>" in page
+    mean, sd, n = table["baseline"]["test/cer"]  # CER: 2 decimals; no sd until a second seed exists
+    cell = f"{100 * mean:.2f}" + (f" ± {100 * sd:.2f}" if n >= 2 else "")
+    assert "<td>CER test (%)</td>" in page and f"<td>{cell}</td>" in page
     delta = table["augmented"]["diag/acc_drop@8plus"][0] - table["baseline"]["diag/acc_drop@8plus"][0]
     assert f"<td>{100 * delta:.1f} points</td>" in page
     # Cells never wrap (CSS), except prose columns marked wrap.

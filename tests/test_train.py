@@ -60,7 +60,12 @@ def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) 
     assert train(tmp_path, folder_dataset, "--trainer.max_epochs", "3", *args) == 0
     # Continued from epoch 1: three epochs of steps in all, not 1 + 3.
     assert torch.load(last, weights_only=False)["global_step"] == 3 * steps_per_epoch
-    assert json.loads((tmp_path / "runs" / "resumed" / "metrics.json").read_text())["epochs"] == 3
+    metrics = json.loads((tmp_path / "runs" / "resumed" / "metrics.json").read_text())
+    assert metrics["epochs"] == 3
+    # The history spans both legs (kept in the checkpoint), not only the resumed one.
+    assert metrics["epochs_run"] == 3 and len(metrics["val_cer_history"]) == 3
+    assert metrics["final_val_cer"] == metrics["val_cer_history"][-1]
+    assert metrics["precision"] == "32-true" and metrics["device"].startswith("cpu") and metrics["wall_time_s"] > 0
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path: Path) -> None:

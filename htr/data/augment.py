@@ -1,6 +1,8 @@
 """Augmentation pipelines (albumentations), applied to the training split only.
 
-``none`` is the baseline: the project's preprocessing, word left-aligned. ``translate``
+Input is the contrast-normalised crop (``normalize_contrast``: the data loader makes it, or
+reads it from its cache). ``none`` is the baseline: the project's preprocessing, the word
+left-aligned (or centred: ``align``). ``translate``
 places the fitted (and mildly scaled/sheared) word anywhere in the 32x128 canvas, so the
 model can no longer rely on "every word starts at x=0". ``noise`` adds sensor noise,
 gray specks/blobs on the background and mild blur, so that background pixels stop
@@ -18,7 +20,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, fit_word, normalize_contrast, place, to_canvas
+from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, Alignment, crop_to_canvas, fit_word, place
 
 # A Literal so that the command lines check the value and name the choices (htr/argparsing.py).
 Augmentation = Literal["none", "translate", "noise", "translate+noise"]
@@ -69,13 +71,18 @@ def add_specks(
 
 
 class WordTransform:
-    """Raw gray word image -> uint8 canvas (HEIGHT x WIDTH), with the chosen augmentation."""
+    """Contrast-normalised word crop -> uint8 canvas (HEIGHT x WIDTH), with the chosen augmentation.
 
-    def __init__(self, augmentation: str = "none", seed: int = 0) -> None:
+    ``align`` places the word where the model expects it (left edge or centre) whenever the
+    augmentation does not place it at random.
+    """
+
+    def __init__(self, augmentation: str = "none", seed: int = 0, align: Alignment = "left") -> None:
         if augmentation not in AUGMENTATIONS:
             raise ValueError(f"data.augmentation: unknown {augmentation!r}; use one of {', '.join(AUGMENTATIONS)}")
         self.augmentation = augmentation
         self.seed = seed
+        self.align = align
         self.translate = "translate" in augmentation
         self.noise = "noise" in augmentation
         # Geometry on the raw crop; edges replicated so no artificial borders appear.
@@ -97,23 +104,22 @@ class WordTransform:
             ]
         ) if self.noise else None
 
-    def __call__(self, image: np.ndarray, index: int = 0, epoch: int = 0) -> np.ndarray:
+    def __call__(self, crop: np.ndarray, index: int = 0, epoch: int = 0) -> np.ndarray:
         if self.augmentation == "none":
-            return to_canvas(image)
-        image = normalize_contrast(image)  # as to_canvas does, before the geometry
+            return crop_to_canvas(crop, self.align)
+        image = crop
         seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
         for i, ops in enumerate((self.word_ops, self.place_ops, self.canvas_ops)):
             if ops is not None:
                 ops.set_random_seed(seed + i)
         if self.word_ops is not None:
             image = self.word_ops(image=image)["image"]
-        word = fit_word(image)
         if self.place_ops is not None:
-            canvas = self.place_ops(image=word)["image"]
+            canvas = self.place_ops(image=fit_word(image))["image"]
             if canvas.shape != (HEIGHT, WIDTH):  # RandomScale may round a side up by a pixel
                 canvas = place(fit_word(canvas))
         else:
-            canvas = place(word)
+            canvas = crop_to_canvas(image, self.align)
         if self.canvas_ops is not None:
             canvas = self.canvas_ops(image=canvas)["image"]
         return canvas

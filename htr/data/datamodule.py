@@ -7,12 +7,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from htr.data.augment import Augmentation, WordTransform
-from htr.data.preprocess import ImageError, load_image, normalize
+from htr.data.cache import CropCache, crop_of
+from htr.data.preprocess import Alignment, ImageError, load_image, normalize
 from htr.data.readers import (
     DatasetError,
     SkipReport,
@@ -37,14 +39,26 @@ class WordDataset(Dataset):
 
     Keys are an index or an ``(epoch, index)`` pair (from ``EpochSampler``) so that the
     augmentation of a sample depends only on (seed, epoch, index). An image that fails to
-    load is replaced by the next loadable sample, with a warning naming the file.
+    load is replaced by the next loadable sample, with a warning naming the file. ``crops``
+    (a :class:`CropCache` of the same samples) replaces decoding + contrast normalisation.
     """
 
-    def __init__(self, samples: list[WordSample], transform: WordTransform) -> None:
+    def __init__(self, samples: list[WordSample], transform: WordTransform, crops: CropCache | None = None) -> None:
         if not samples:
             raise DatasetError("empty dataset split: no usable samples (see the warnings above for what was skipped)")
+        if crops is not None and len(crops) != len(samples):
+            raise ValueError(f"crop cache of {len(crops)} samples for a split of {len(samples)}")
         self.samples = samples
         self.transform = transform
+        self.crops = crops
+
+    def _crop(self, i: int) -> np.ndarray:
+        if self.crops is None:
+            return crop_of(self.samples[i].path)
+        crop = self.crops[i]
+        if crop is None:
+            raise ImageError(f"{self.samples[i].path}: unreadable image (when the crop cache was built)")
+        return crop
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -54,15 +68,16 @@ class WordDataset(Dataset):
         if not 0 <= index < len(self.samples):
             raise IndexError(f"sample {index} of {len(self.samples)}")
         for attempt in range(min(len(self.samples), 16)):
-            sample = self.samples[(index + attempt) % len(self.samples)]
+            i = (index + attempt) % len(self.samples)
+            sample = self.samples[i]
             try:
-                image = load_image(sample.path)
+                crop = self._crop(i)
                 break
             except ImageError as err:
                 log.warning("%s; replaced by the next sample in this batch", err)
         else:
             raise DatasetError(f"16 unreadable images in a row from {sample.path}; check the dataset")
-        canvas = self.transform(image, index=index, epoch=epoch)
+        canvas = self.transform(crop, index=index, epoch=epoch)
         return {"image": normalize(canvas), "text": sample.text, "id": sample.id}
 
 
@@ -121,6 +136,8 @@ class WordDataModule(pl.LightningDataModule):
         charset: ``iam`` (IAM's 79 characters), ``auto`` (from the training labels) or the
             characters themselves. It is linked to ``model.charset`` and saved in checkpoints.
         augmentation: ``none`` | ``translate`` | ``noise`` | ``translate+noise`` (train only).
+        align: where words sit on the canvas, ``left`` (IAM) or ``centre``; linked to
+            ``model.align`` and saved in checkpoints, so evaluation places words the same way.
         seed: seed of the data order, the augmentation and random splits.
         split_fractions, split_files: IAM/folder splits (random by form/sample, or id lists).
         include_err: keep IAM words whose segmentation is flagged ``err``.
@@ -130,6 +147,9 @@ class WordDataModule(pl.LightningDataModule):
         limit_train: use only the first N training samples (quick runs, overfitting tests).
         test_split, test_augmentation: what ``test_dataloader`` serves (e.g. ``noise`` to
             measure noise robustness on a whole split).
+        cache_crops: decode + contrast-normalise every image once into a memory-mapped cache
+            (``htr.data.cache``; same canvases, less work per epoch) under ``cache_dir``
+            (default ``<root>/.crops``).
     """
 
     def __init__(
@@ -138,6 +158,7 @@ class WordDataModule(pl.LightningDataModule):
         root: str = "data/synthetic",
         charset: str = "iam",
         augmentation: Augmentation = "none",
+        align: Alignment = "left",
         batch_size: int = 64,
         eval_batch_size: int = 256,
         num_workers: int = 2,
@@ -151,6 +172,8 @@ class WordDataModule(pl.LightningDataModule):
         limit_train: int | None = None,
         test_split: str = "test",
         test_augmentation: Augmentation = "none",
+        cache_crops: bool = False,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__()
         if source not in SOURCES:
@@ -159,9 +182,9 @@ class WordDataModule(pl.LightningDataModule):
         self.save_hyperparameters(ignore=["charset"])
         self.charset_spec = charset
         self.root = Path(root)
-        self.train_transform = WordTransform(augmentation, seed)
-        self.eval_transform = WordTransform("none", seed)
-        self.test_transform = WordTransform(test_augmentation, seed + 1)
+        self.train_transform = WordTransform(augmentation, seed, align)
+        self.eval_transform = WordTransform("none", seed, align)
+        self.test_transform = WordTransform(test_augmentation, seed + 1, align)
         self._splits: dict[str, list[WordSample]] | None = None
         self.skip_reports: list[SkipReport] = []
 
@@ -249,7 +272,11 @@ class WordDataModule(pl.LightningDataModule):
         splits = self.splits()
         if split not in splits:
             raise DatasetError(f"{self.root}: no split '{split}' (have: {', '.join(sorted(splits))})")
-        return WordDataset(splits[split], self.train_transform if augment else self.eval_transform)
+        crops = None
+        if self.hparams.cache_crops:
+            cache_dir = Path(self.hparams.cache_dir) if self.hparams.cache_dir else self.root / ".crops"
+            crops = CropCache.open_or_build([s.path for s in splits[split]], cache_dir)  # built once, with every core
+        return WordDataset(splits[split], self.train_transform if augment else self.eval_transform, crops)
 
     def setup(self, stage: str | None = None) -> None:
         self.splits()

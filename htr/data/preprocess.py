@@ -5,8 +5,9 @@ apart so that augmentation can act between them (e.g. random placement instead o
 alignment) and diagnostics can edit the uint8 canvas before normalising it:
 
     load_image -> normalize_contrast (paper -> white, ink -> black: gray, dim or unevenly lit
-    scans look like clean ones) -> fit_word (keep aspect ratio, fit into 32x128) -> place
-    (left-aligned on the background) -> normalize (uint8 canvas -> float tensor)
+    scans look like clean ones; the result is the "crop", which the data loader may cache)
+    -> fit_word (keep aspect ratio, fit into 32x128) -> place (left-aligned as in IAM, or
+    centred: the model's ``align``) -> normalize (uint8 canvas -> float tensor)
 
 The canvas stays a linear 0..255 gray image: diagnostics edit and marginalise canvas pixels,
 after the contrast normalisation of the raw crop.
@@ -15,6 +16,7 @@ after the contrast normalisation of the raw crop.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
@@ -24,6 +26,11 @@ from PIL import Image, UnidentifiedImageError
 HEIGHT = 32
 WIDTH = 128
 BACKGROUND = 255  # fill value of the canvas (white paper), in 0..255 gray levels
+
+# Where a word sits on the canvas: IAM/SimpleHTR-2018 style at the left edge, or centred (what
+# SimpleHTR moved to later). A property of a model: it is saved in the checkpoint (``align``).
+Alignment = Literal["left", "centre"]
+ALIGNMENTS: tuple[str, ...] = get_args(Alignment)
 
 
 class ImageError(ValueError):
@@ -121,9 +128,24 @@ def place(
     return canvas
 
 
-def to_canvas(image: np.ndarray, height: int = HEIGHT, width: int = WIDTH, background: int = BACKGROUND) -> np.ndarray:
-    """IAM style: normalise the contrast, fit the word and place it at the left edge, vertically centred."""
-    return place(fit_word(normalize_contrast(image), height, width), 0, None, height, width, background)
+def word_x(word_width: int, align: Alignment = "left", width: int = WIDTH) -> int:
+    """Column where a fitted word of ``word_width`` px starts on a ``width``-px canvas."""
+    if align == "left":
+        return 0
+    if align == "centre":
+        return (width - word_width) // 2
+    raise ValueError(f"align: unknown {align!r}; use one of {', '.join(ALIGNMENTS)}")
+
+
+def crop_to_canvas(crop: np.ndarray, align: Alignment = "left", height: int = HEIGHT, width: int = WIDTH, background: int = BACKGROUND) -> np.ndarray:
+    """A contrast-normalised crop -> canvas: fit the word, place it (``align``), vertically centred."""
+    word = fit_word(crop, height, width)
+    return place(word, word_x(word.shape[1], align, width), None, height, width, background)
+
+
+def to_canvas(image: np.ndarray, align: Alignment = "left", height: int = HEIGHT, width: int = WIDTH, background: int = BACKGROUND) -> np.ndarray:
+    """Any raw word image -> canvas: normalise the contrast, fit, place at the left edge (IAM) or centred."""
+    return crop_to_canvas(normalize_contrast(image), align, height, width, background)
 
 
 def normalize(canvas: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -138,6 +160,6 @@ def normalize(canvas: np.ndarray | torch.Tensor) -> torch.Tensor:
     return t
 
 
-def preprocess(image: np.ndarray) -> torch.Tensor:
-    """Any 2-D uint8 word image -> 1x32x128 float tensor, IAM-style left-aligned."""
-    return normalize(to_canvas(image))
+def preprocess(image: np.ndarray, align: Alignment = "left") -> torch.Tensor:
+    """Any 2-D uint8 word image -> 1x32x128 float tensor (left-aligned as IAM, or centred)."""
+    return normalize(to_canvas(image, align))

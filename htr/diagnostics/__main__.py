@@ -64,11 +64,12 @@ def _run(argv: list[str] | None) -> None:
     from htr.model.module import CheckpointError, load_checkpoint  # Lightning import only when needed
 
     edits = [parse_edit(spec) for spec in getattr(args, "edits", [])]  # bad specs fail before loading
-    canvas = to_canvas(load_image(args.image))
+    image = load_image(args.image)
     try:
         module = load_checkpoint(args.ckpt)
     except CheckpointError as err:
         raise UsageError(str(err)) from None
+    canvas = to_canvas(image, module.align)  # placed where this model was trained to read words
     model, charset = module.model, module.charset
     check_text(args.text, charset)
     if args.command == "edit":

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from htr.data.preprocess import load_image, to_canvas
+from htr.data.preprocess import HEIGHT, WIDTH, Alignment, fit_word, load_image, normalize_contrast, place, word_x
 from htr.data.readers import WordSample
 from htr.diagnostics.faithfulness import deletion_curve
 from htr.diagnostics.relevance import relevance
@@ -34,21 +34,40 @@ class ProbeError(ValueError):
 
 @dataclass
 class ProbeSet:
+    """Probe words as canvases placed the way a model reads them (``align``); ``widths`` (the
+    fitted words' widths) let :meth:`aligned` move them exactly for a model trained otherwise."""
+
     ids: list[str]
     texts: list[str]
     canvases: np.ndarray  # (N, 32, 128) uint8
+    widths: np.ndarray | None = None  # (N,) int; None: taken from the ink extent (older probe files)
+    align: Alignment = "left"
 
     def __post_init__(self) -> None:
         if not self.ids:
             raise ProbeError("empty probe set: the probe split has no usable samples")
+        if self.widths is None:
+            self.widths = np.array([_ink_width(c, self.align) for c in self.canvases], dtype=np.int64)
+
+    def aligned(self, align: Alignment) -> ProbeSet:
+        """The same words placed for a model with ``align`` (the same object if already so)."""
+        if align == self.align:
+            return self
+        out = []
+        for canvas, w in zip(self.canvases, self.widths):
+            x0 = word_x(int(w), self.align, canvas.shape[1])
+            out.append(place(canvas[:, x0 : x0 + int(w)], word_x(int(w), align, canvas.shape[1]), 0, *canvas.shape))
+        return ProbeSet(self.ids, self.texts, np.stack(out), self.widths.copy(), align)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @classmethod
-    def from_samples(cls, samples: Sequence[WordSample]) -> ProbeSet:
-        """Load and preprocess the probe images exactly as evaluation does."""
-        return cls([s.id for s in samples], [s.text for s in samples], np.stack([to_canvas(load_image(s.path)) for s in samples]) if samples else np.zeros((0, 32, 128), np.uint8))
+    def from_samples(cls, samples: Sequence[WordSample], align: Alignment = "left") -> ProbeSet:
+        """Load and preprocess the probe images exactly as evaluation does (``to_canvas``)."""
+        words = [fit_word(normalize_contrast(load_image(s.path))) for s in samples]
+        canvases = np.stack([place(w, word_x(w.shape[1], align)) for w in words]) if words else np.zeros((0, HEIGHT, WIDTH), np.uint8)
+        return cls([s.id for s in samples], [s.text for s in samples], canvases, np.array([w.shape[1] for w in words], np.int64), align)
 
     def save(self, path: str | Path) -> None:
         """``probes.npz`` (canvases) + ``probes.json`` (ids, texts) beside it, written atomically."""
@@ -56,9 +75,9 @@ class ProbeSet:
         import io
 
         buf = io.BytesIO()
-        np.savez_compressed(buf, canvases=self.canvases)
+        np.savez_compressed(buf, canvases=self.canvases, widths=self.widths)
         atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
-        atomic_write_bytes(path.with_suffix(".json"), json.dumps({"ids": self.ids, "texts": self.texts}, indent=1).encode())
+        atomic_write_bytes(path.with_suffix(".json"), json.dumps({"ids": self.ids, "texts": self.texts, "align": self.align}, indent=1).encode())
 
     @classmethod
     def load(cls, path: str | Path) -> ProbeSet:
@@ -67,10 +86,23 @@ class ProbeSet:
         if not npz.is_file() or not meta.is_file():
             raise ProbeError(f"{path}: probe set not found (need {npz.name} and {meta.name})")
         info = json.loads(meta.read_text())
-        canvases = np.load(npz)["canvases"]
+        arrays = np.load(npz)
+        canvases = arrays["canvases"]
         if len(canvases) != len(info["ids"]):
             raise ProbeError(f"{path}: {len(canvases)} canvases but {len(info['ids'])} ids; delete and let it be rebuilt")
-        return cls(list(info["ids"]), list(info["texts"]), canvases)
+        widths = arrays["widths"] if "widths" in arrays.files else None
+        return cls(list(info["ids"]), list(info["texts"]), canvases, widths, info.get("align", "left"))
+
+
+def _ink_width(canvas: np.ndarray, align: Alignment) -> int:
+    """Width of a placed word judged from its non-background columns (for probe files saved
+    without widths): exact unless the word's own edge columns are pure background."""
+    cols = np.flatnonzero((np.asarray(canvas) != 255).any(axis=0))
+    if not cols.size:
+        return int(canvas.shape[1])
+    if align == "left":
+        return int(cols[-1]) + 1
+    return int(canvas.shape[1] - 2 * min(int(cols[0]), canvas.shape[1] - 1 - int(cols[-1])))
 
 
 def select_probes(samples: Sequence[WordSample], n: int = 16, seed: int = 0, min_chars: int = 2) -> list[WordSample]:

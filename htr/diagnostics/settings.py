@@ -55,7 +55,8 @@ class DiagnosticsSettings:
         return self.relevance_stride or self.relevance_window
 
     def choose_probes(self, samples: Sequence[WordSample]) -> ProbeSet:
-        """The seeded probe choice (the same words for the callback, evaluate.py and the study)."""
+        """The seeded probe choice (the same words for the callback, evaluate.py and the study),
+        left-aligned; ``ProbeSet.aligned`` places them for a model trained on centred words."""
         return ProbeSet.from_samples(select_probes(samples, self.num_probes, self.seed))
 
     def diagnose(self, model: nn.Module, probes: ProbeSet, charset: Charset) -> Diagnosis:

@@ -117,7 +117,7 @@ def write_report(
     maps = {n: d.relevance_maps for n, d in diagnoses.items()}
     curves = {n: ShiftCurves.from_scores(d.scores) for n, d in diagnoses.items()}
     figures = {
-        "relevance_grid": (relevance_grid(maps, probes, titles), "Pixel relevance of the same words under each model (prediction difference analysis; red votes for the true text, blue against)."),
+        "relevance_grid": (relevance_grid(maps, probes, titles, aligns={n: metrics.get(n, {}).get("hparams", {}).get("align", "left") for n in maps}), "Pixel relevance of the same words under each model (prediction difference analysis; red votes for the true text, blue against)."),
         "accuracy_vs_shift": (accuracy_vs_shift(curves), "Word accuracy and mean log-score of the probe set as the word is shifted right pixel by pixel."),
         "shift_curves": (shift_overlay(names, diags, probes), "Score of the true text vs shift for single probes (the seed's Fig. 5), models overlaid."),
         "deletion_curves": (deletion_overlay(names, diags), "Deletion curves: the score as the pixels with the most positive evidence are replaced first (1, 2, 4 ... pixels, then even steps)."),

@@ -66,7 +66,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--diagnostics", type=bool, default=True, help="run the diagnostics and write the HTML report")
     parser.add_argument("--wandb", type=Literal["offline", "online"] | None, default=None, help="also log the comparison to one W&B run")
     parser.add_argument("--project", type=str, default="htr-shortcuts", help="W&B project of --wandb")
-    parser.add_class_arguments(WordDataModule, "data", skip={"charset", "augmentation"})
+    parser.add_class_arguments(WordDataModule, "data", skip={"charset", "augmentation", "align"})
     return parser
 
 
@@ -112,10 +112,11 @@ def load_modules(paths: list[str]) -> dict[str, tuple[str, HTRModule]]:
     return modules
 
 
-def eval_data(cfg: Any, charset: str | None = None) -> WordDataModule:
-    """The ``--data.*`` data; labels outside ``charset`` (default: IAM's) are skipped and counted."""
+def eval_data(cfg: Any, charset: str | None = None, align: str = "left") -> WordDataModule:
+    """The ``--data.*`` data, words placed as the model expects (``align``); labels outside
+    ``charset`` (default: IAM's) are skipped and counted."""
     data = vars(cfg.data)
-    return WordDataModule(**data, **({"charset": charset} if charset is not None else {}))
+    return WordDataModule(**data, align=align, **({"charset": charset} if charset is not None else {}))
 
 
 def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -123,7 +124,7 @@ def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[d
     results: dict[str, Any] = {}
     rows = []
     for name, (path, module) in modules.items():
-        data = eval_data(cfg, module.charset.chars)
+        data = eval_data(cfg, module.charset.chars, module.align)
         data.prepare_data(splits=list(cfg.splits))
         results[name] = {"checkpoint": path, "hparams": dict(module.hparams), "provenance": module.provenance}
         for split in cfg.splits:
@@ -144,7 +145,7 @@ def diagnose_and_report(
     diagnoses = {}
     for name, (_, module) in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
         module.to(cfg.device if cfg.device != "auto" else "cpu")
-        diagnoses[name] = settings.diagnose(module.model, probes, module.charset)
+        diagnoses[name] = settings.diagnose(module.model, probes.aligned(module.align), module.charset)
         results[name]["diagnostics"] = diagnoses[name].scores
         results[name]["probes"] = diagnoses[name].probe_rows(probes)
     index = write_report(out, results, diagnoses, probes, report_settings)

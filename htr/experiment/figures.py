@@ -55,6 +55,8 @@ PERCENT = Unit(100, 1, " %")
 POINTS = Unit(100, 1, " points")
 SHARE = Unit(1, 2, "")
 NATS = Unit(1, 3, " nats")
+COUNT = Unit(1, 1, "")
+MINUTES = Unit(1 / 60, 1, " min")  # of a value in seconds
 RECOGNITION = {"cer": ("CER", CER), "wer": ("WER", PERCENT), "acc": ("word accuracy", PERCENT)}
 
 def format_mean_sd(cell: tuple[float, float, int] | None, unit: Unit, suffix: bool = False) -> str:
@@ -134,10 +136,12 @@ def settings_list(settings: dict[str, Any]) -> str:
 
 def relevance_grid(
     maps: Mapping[str, Sequence[np.ndarray]], probes: ProbeSet, titles: Mapping[str, Sequence[str]] | None = None, vmax: float = SEED_VMAX,
+    aligns: Mapping[str, str] | None = None,
 ) -> Figure:
     """Relevance of the same words (rows) under each model or arm (columns), one colour scale.
 
-    ``titles[name][i]`` labels probe ``i`` of column ``name`` (default: ``name: 'text'``).
+    ``titles[name][i]`` labels probe ``i`` of column ``name`` (default: ``name: 'text'``);
+    ``aligns[name]`` places column ``name``'s words as that model read them (default: as ``probes``).
     """
     names = list(maps)
     rows = min(len(m) for m in maps.values())
@@ -145,9 +149,10 @@ def relevance_grid(
     axes = np.atleast_2d(fig.subplots(max(rows, 1), len(names), squeeze=False))
     im = None
     for j, name in enumerate(names):
+        canvases = probes.aligned((aligns or {}).get(name, probes.align)).canvases  # type: ignore[arg-type]
         for i in range(rows):
             ax = axes[i, j]
-            ax.imshow(probes.canvases[i], cmap="gray", vmin=0, vmax=255)
+            ax.imshow(canvases[i], cmap="gray", vmin=0, vmax=255)
             im = ax.imshow(maps[name][i], cmap="bwr", vmin=-vmax, vmax=vmax, alpha=0.6)
             ax.set_title(titles[name][i] if titles else f"{name}: {probes.texts[i]!r}", fontsize=7)
             ax.set_xticks([])

@@ -3,6 +3,8 @@
 Per-run results are small and meant to be committed, so a study spread over several machines
 or interrupted resumes from what is there: a run with ``<results>/runs/<arm>-s<seed>.json`` is
 neither trained nor evaluated again. Checkpoints stay under ``run_dir`` (not committed).
+``--parallel N`` trains and evaluates N runs at once, each in its own process (several small
+models share one GPU well); the data, its crop cache and the probe set are made first, once.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import json
 import logging
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from htr.argparsing import ArgumentParser
+from htr.data.cache import CacheError
 from htr.data.datamodule import WordDataModule
+from htr.data.readers import DatasetError
 from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import ProbeError, ProbeSet
 from htr.diagnostics.settings import DiagnosticsSettings
@@ -45,6 +51,13 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--splits", type=list[str], default=["test", "test_unseen"])
     p.add_argument("--noise_split", type=str, default="test")
+    p.add_argument(
+        "--extra_sets", type=dict[str, dict[str, Any]], default={},
+        help="more evaluation sets, name: {data: {WordDataModule settings}, split: name}, e.g. real_words: {data: {source: folder, root: data/real-words}, split: all}",
+    )
+    p.add_argument("--device", type=str, default="cpu", help="evaluation device: cpu | cuda | auto (training: --trainer.accelerator in train_args)")
+    p.add_argument("--parallel", type=int, default=1, help="runs trained and evaluated at once, each in its own process")
+    p.add_argument("--report", type=bool, default=True, help="write the study report when the runs are done")
     diagnostics_settings.add_arguments(p)
     p.add_argument("--only", type=list[str] | None, default=None, help="run only these <arm>-s<seed> names")
     p.add_argument("--report_only", type=bool, default=False, help="just aggregate the results that exist")
@@ -59,6 +72,14 @@ class StudyError(RuntimeError):
 def eval_data(cfg: Any, **overrides: Any) -> WordDataModule:
     """The study's data for evaluation (in process, no workers)."""
     return WordDataModule(**{**cfg.data, "num_workers": 0, **overrides})
+
+
+def eval_device(cfg: Any) -> str:
+    import torch
+
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.device
 
 
 def train_run(cfg: Any, arm: str, seed: int) -> Path:
@@ -90,14 +111,27 @@ def study_probes(cfg: Any) -> ProbeSet:
 
 
 def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str, Any]:
-    """Metrics on every split (+ noisy split) and the diagnostics; relevance maps to an NPZ."""
+    """Metrics on every split (+ noisy split, + extra sets) and the diagnostics (on the probes
+    placed as this model reads words); the training record; relevance maps to an NPZ."""
+    start = time.perf_counter()
+    device = eval_device(cfg)
     module = load_checkpoint(ckpt)
-    data = eval_data(cfg, charset=module.charset.chars)
-    out: dict[str, Any] = {"run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams), "provenance": module.provenance}
+    data = eval_data(cfg, charset=module.charset.chars, align=module.align)
+    training = Path(cfg.run_dir) / name / "metrics.json"
+    out: dict[str, Any] = {
+        "run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams), "provenance": module.provenance,
+        "training": {k: v for k, v in json.loads(training.read_text()).items() if k != "best_checkpoint"} if training.is_file() else {},
+    }
     for split in cfg.splits:
-        out[split] = evaluate_split(module, data, split, progress=False)
-    noisy = eval_data(cfg, charset=module.charset.chars, test_augmentation="noise")
-    out[f"{cfg.noise_split}+noise"] = evaluate_split(module, noisy, cfg.noise_split, progress=False)
+        out[split] = evaluate_split(module, data, split, device, progress=False)
+    noisy = eval_data(cfg, charset=module.charset.chars, align=module.align, test_augmentation="noise")
+    out[f"{cfg.noise_split}+noise"] = evaluate_split(module, noisy, cfg.noise_split, device, progress=False)
+    for set_name, spec in cfg.extra_sets.items():
+        extra = WordDataModule(**{**spec.get("data", {}), "num_workers": 0, "charset": module.charset.chars, "align": module.align})
+        out[set_name] = evaluate_split(module, extra, spec.get("split", "all"), device, progress=False)
+        out[set_name]["read"] = round(out[set_name]["acc"] * out[set_name]["n"])  # words read exactly
+    module.to(device)
+    probes = probes.aligned(module.align)
     diag = DiagnosticsSettings.from_config(cfg).diagnose(module.model, probes, module.charset)
     out["diagnostics"] = diag.scores
     out["probes"] = diag.probe_rows(probes)
@@ -108,47 +142,90 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
         shift_scores=np.stack([np.pad(s.scores, (0, cfg.max_shift + 1 - len(s.scores)), constant_values=np.nan) for s in diag.sweeps]),
     )
     atomic_write_bytes(Path(cfg.results) / "runs" / f"{name}.npz", buf.getvalue())
-    write_json(Path(cfg.results) / "runs" / f"{name}.json", out)
+    out["evaluation"] = {"device": device, "wall_time_s": round(time.perf_counter() - start, 1)}
+    write_json(Path(cfg.results) / "runs" / f"{name}.json", out)  # last: its presence marks the run done
     return out
 
 
 def main(args: list[str] | None = None) -> int:
     parser = build_parser()
-    cfg = parser.parse_args(args)
+    argv = list(args if args is not None else sys.argv[1:])
+    cfg = parser.parse_args(argv)
     if cfg.quick:
-        cfg = parser.parse_args(["--config", QUICK_CONFIG, *(args if args is not None else sys.argv[1:])])
+        argv = ["--config", QUICK_CONFIG, *argv]
+        cfg = parser.parse_args(argv)
     try:
-        return run_study(cfg)
+        return run_study(cfg, argv)
     except StudyError as err:
         log.error("%s", err)
         return 1
-    except ProbeError as err:  # impossible diagnostics settings or an unusable probe set
+    except (ProbeError, DatasetError, CacheError) as err:  # bad settings, data or probe set: before any run starts
         log.error("%s", err)
         return 2
 
 
-def run_study(cfg: Any) -> int:
+def pending_runs(cfg: Any) -> list[tuple[str, int]]:
+    """(arm, seed) of the runs without results, seeds outer: a study cut short still has every
+    arm at the seeds it reached."""
+    todo = []
+    for seed in cfg.seeds:
+        for arm in cfg.arms:
+            name = run_name(arm, seed)
+            if cfg.only and name not in cfg.only:
+                continue
+            if (Path(cfg.results) / "runs" / f"{name}.json").is_file():
+                log.info("%s: results exist; skipped", name)
+                continue
+            todo.append((arm, seed))
+    return todo
+
+
+def prepare_shared(cfg: Any) -> ProbeSet:
+    """What every run reads, made once before runs start side by side: the data (generated if
+    synthetic), its crop cache (if ``cache_crops``) and the study's probe set."""
+    data = WordDataModule(**{**cfg.data, "num_workers": 0})
+    data.prepare_data()
+    if cfg.data.get("cache_crops"):
+        for split in data.splits():
+            data.dataset(split)  # builds the split's cache with every core (htr.data.cache)
+    return study_probes(cfg)
+
+
+def run_in_subprocess(cfg: Any, argv: list[str], name: str) -> None:
+    """One run (train + evaluate) as ``study.py ... --only [name] --parallel 1 --report false``,
+    its log in ``<run_dir>/<name>.log``."""
+    logfile = Path(cfg.run_dir) / f"{name}.log"
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "htr.experiment.study", *argv, "--only", json.dumps([name]), "--parallel", "1", "--report", "false"]
+    with logfile.open("ab") as fh:
+        code = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise StudyError(f"{name} failed (exit {code}); see {logfile}; rerun the study: finished runs are skipped, this one resumes")
+    log.info("%s: done", name)
+
+
+def run_study(cfg: Any, argv: list[str] | None = None) -> int:
     results = Path(cfg.results)
     (results / "runs").mkdir(parents=True, exist_ok=True)
     missing = [f"{arm}: {path}" for arm, path in cfg.arms.items() if not Path(path).is_file()]
     if missing:
         raise StudyError(f"arm config not found ({', '.join(missing)}); paths are relative to the current folder (run from the repository root)")
-    if not cfg.report_only:
-        probes = None
-        # Seeds outer: a study cut short still has every arm at the seeds it reached.
-        for seed in cfg.seeds:
-            for arm in cfg.arms:
+    todo = [] if cfg.report_only else pending_runs(cfg)
+    if todo:
+        probes = prepare_shared(cfg)
+        if cfg.parallel > 1 and len(todo) > 1:
+            names = [run_name(arm, seed) for arm, seed in todo]
+            with ThreadPoolExecutor(cfg.parallel) as pool:  # threads only wait on the run processes
+                failures = [err for err in pool.map(lambda n: _capture(run_in_subprocess, cfg, argv or [], n), names) if err]
+            if failures:
+                raise StudyError("; ".join(str(f) for f in failures))
+        else:
+            for arm, seed in todo:
                 name = run_name(arm, seed)
-                if cfg.only and name not in cfg.only:
-                    continue
-                if (results / "runs" / f"{name}.json").is_file():
-                    log.info("%s: results exist; skipped", name)
-                    continue
-                ckpt = train_run(cfg, arm, seed)
-                if probes is None:
-                    probes = study_probes(cfg)
-                evaluate_run(cfg, name, ckpt, probes)
+                evaluate_run(cfg, name, train_run(cfg, arm, seed), probes)
                 log.info("%s: done", name)
+    if not cfg.report:
+        return 0
     table = aggregate(cfg)
     if not table:
         log.error("%s: no run results yet; run without --report_only first", results / "runs")
@@ -157,3 +234,17 @@ def run_study(cfg: Any) -> int:
     log.info("study report: %s", index)
     return 0
 
+
+
+def _capture(fn: Any, *args: Any) -> StudyError | None:
+    try:
+        fn(*args)
+    except StudyError as err:
+        log.error("%s", err)
+        return err
+    return None
+
+
+if __name__ == "__main__":  # the per-run processes of --parallel
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())

@@ -19,6 +19,9 @@ from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.scores import mean_periodic_amplitude
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.figures import (
+    CER,
+    COUNT,
+    MINUTES,
     NATS,
     PERCENT,
     POINTS,
@@ -48,25 +51,33 @@ class Column:
 
 # Every number of the study: header, unit (the README's), definition.
 HEADLINE: dict[str, Column] = {
-    "test/cer": Column("CER test", PERCENT, "character error rate on the test split (fonts seen in training), %"),
+    "test/cer": Column("CER test", CER, "character error rate on the test split (new writers of the training fonts), %"),
     "test/wer": Column("WER test", PERCENT, "word error rate on the test split, %"),
     "test/acc": Column("acc test", PERCENT, "word accuracy on the test split, %"),
-    "test_unseen/cer": Column("CER unseen fonts", PERCENT, "CER on test_unseen (held-out fonts), %"),
+    "test_unseen/cer": Column("CER held-out fonts", CER, "CER on test_unseen (writers of the held-out font families), %"),
     "test+noise/cer": Column("CER test+noise", PERCENT, "CER on the test split with test-time noise augmentation, %"),
+    "real_words/read": Column("real words read (of 8)", COUNT, "real handwritten words (data/real-words, SimpleHTR's samples) read exactly, of 8"),
+    "real_words/cer": Column("CER real words", CER, "CER on the 8 real handwritten words, %"),
     "test+noise/cer_increase": Column("CER cost of noise (points)", POINTS, "CER with test-time noise minus clean CER, percentage points"),
-    "diag/acc@shift0": Column("probe acc @0 px", PERCENT, "word accuracy of the probe words as they are (x = 0), %"),
-    "diag/acc_drop@8plus": Column("acc drop @>=8 px (points)", POINTS, "probe accuracy at 0 px minus the mean over shifts 8..16 px (translation shortcut), points"),
+    "diag/acc@shift0": Column("probe acc @0 px", PERCENT, "word accuracy of the probe words where the model's preprocessing puts them (left edge, x = 0; centred for the centred arm), %"),
+    "diag/acc_drop@8plus": Column("acc drop @>=8 px (points)", POINTS, "probe accuracy at 0 px minus the mean over right shifts of 8..16 px from where the word sits (translation shortcut), points"),
     "diag/max_acc_drop": Column("worst drop 0..16 px (points)", POINTS, "largest loss of probe accuracy at any shift 0..16 px, points"),
     "diag/periodicity@4": Column("4-px share", SHARE, "share of the detrended log-score curve's power at period 4 px (the CNN's down-sampling), 0..1"),
     "diag/periodic_amplitude@4": Column("4-px swing (nats)", NATS, "amplitude of that period-4 component of the log-score, nats"),
     "diag/off_ink_evidence": Column("off-ink evidence", SHARE, "share of positive relevance more than 2 px from any ink (background shortcut), 0..1"),
     "diag/cer_increase@specks": Column("CER cost of specks (points)", POINTS, "probe CER with 20 dark specks on the paper minus clean probe CER, points"),
     "diag/aopc": Column("AOPC", SHARE, "deletion-curve area over the perturbation curve: score lost as the most relevant pixels go (higher: the map finds what matters)"),
+    "training/final_val_cer": Column("final val CER", CER, "validation CER after the last epoch, %"),
+    "training/val_cer_fall_2ep": Column("val CER fall, last 2 epochs", PERCENT, "relative fall of the validation CER over the last 2 epochs, %; over 10 %: not converged (flagged)"),
+    "training/still_falling": Column("not converged (share of runs)", SHARE, "share of the arm's runs whose validation CER still fell by more than 10 % (relative) over the last 2 epochs"),
+    "training/epochs_run": Column("epochs", COUNT, "training epochs run"),
+    "training/wall_time_s": Column("training time", MINUTES, "training wall time, minutes (device in each run's JSON)"),
 }
 # The table the README quotes, in its column order (docs/results/README.md writes it first).
 README_COLUMNS = [
-    "test/cer", "test_unseen/cer", "diag/acc@shift0", "diag/acc_drop@8plus", "diag/max_acc_drop", "diag/periodicity@4",
+    "test/cer", "test_unseen/cer", "real_words/read", "diag/acc@shift0", "diag/acc_drop@8plus", "diag/max_acc_drop", "diag/periodicity@4",
     "diag/periodic_amplitude@4", "diag/off_ink_evidence", "test+noise/cer_increase", "diag/cer_increase@specks", "diag/aopc",
+    "training/still_falling",
 ]
 
 
@@ -82,10 +93,13 @@ def run_name(arm: str, seed: int) -> str:
 def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scores: np.ndarray | None = None) -> dict[str, float]:
     """The numbers the study aggregates, from one run's results (and its NPZ's shift curves)."""
     row: dict[str, float] = {}
-    for split in [*splits, f"{noise_split}+noise"]:
+    extra = [k for k, v in result.items() if isinstance(v, dict) and "cer" in v and k not in splits]
+    for split in [*splits, *extra]:
         if split in result:
-            for k in ("cer", "wer", "acc"):
-                row[f"{split}/{k}"] = float(result[split][k])
+            for k in ("cer", "wer", "acc", "read"):
+                if k in result[split]:
+                    row[f"{split}/{k}"] = float(result[split][k])
+    row.update(training_numbers(result.get("training", {})))
     if noise_split in result and f"{noise_split}+noise" in result:
         # The noise's own cost: arms differ in clean CER, so noisy CER alone mixes both.
         row[f"{noise_split}+noise/cer_increase"] = float(result[f"{noise_split}+noise"]["cer"]) - float(result[noise_split]["cer"])
@@ -97,6 +111,17 @@ def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scor
     shifted = [float(v) for k, v in diag.items() if k.startswith("acc@shift")]
     if shifted:
         row["diag/max_acc_drop"] = float(diag["acc@shift0"]) - min(shifted)
+    return row
+
+
+def training_numbers(training: dict[str, Any]) -> dict[str, float]:
+    """Epochs, wall time, final val CER and the convergence flag of a run's training record."""
+    row = {f"training/{k}": float(training[k]) for k in ("epochs_run", "wall_time_s", "final_val_cer") if training.get(k) is not None}
+    history = training.get("val_cer_history") or []
+    if len(history) > 2 and history[-3] > 0:
+        row["training/val_cer_fall_2ep"] = (history[-3] - history[-1]) / history[-3]
+    if training.get("still_falling") is not None:
+        row["training/still_falling"] = float(training["still_falling"])
     return row
 
 
@@ -172,9 +197,13 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
     drop = _mean(table, "baseline", "diag/acc_drop@8plus")
     if not math.isnan(drop):
         add("baseline probe accuracy falls by >= 20 points at shifts >= 8 px", f"{100 * drop:.1f} points", drop >= 0.20)
-    worst = _mean(table, "augmented", "diag/max_acc_drop")
-    if not math.isnan(worst):
-        add("augmented stays within 2 points of its unshifted accuracy over 0..16 px", f"worst drop {100 * worst:.1f} points", worst <= 0.02)
+    for arm, what in (("augmented", "augmented"), ("centred", "centred (preprocessing alone, no augmentation)")):
+        worst = _mean(table, arm, "diag/max_acc_drop")
+        if not math.isnan(worst):
+            add(f"{what} stays within 2 points of its unshifted accuracy over 0..16 px", f"worst drop {100 * worst:.1f} points", worst <= 0.02)
+    read = _mean(table, "augmented", "real_words/read")
+    if not math.isnan(read):
+        add("augmented reads >= 6 of the 8 real handwritten words", f"{read:.1f} of 8 (baseline {_mean(table, 'baseline', 'real_words/read'):.1f})", read >= 6)
     for key, what in (("periodicity@4", "periodicity share @4 px"), ("periodic_amplitude@4", "4-px swing of the log-score (nats)")):
         base = _mean(table, "baseline", f"diag/{key}")
         for arm in ("augmented", "blurpool"):
@@ -192,15 +221,23 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
 
 def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str) -> tuple[list[str], list[list[str]]]:
     """Every run's headline numbers, so a mean ± sd can be traced back to its seeds."""
-    keys = list(HEADLINE)
+    keys = [k for k in HEADLINE if k != "training/still_falling"]
     rows = []
     for arm in arms:
         for seed in seeds:
             f = results / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
                 row = load_flat(f, splits, noise_split)
-                rows.append([run_name(arm, seed), *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
-    return ["run", *[c.header for c in HEADLINE.values()]], rows
+                rows.append([run_name(arm, seed), converged_text(row), *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
+    return ["run", "converged", *[HEADLINE[k].header for k in keys]], rows
+
+
+def converged_text(row: dict[str, float]) -> str:
+    """The convergence flag of one run as the tables show it."""
+    flag = row.get("training/still_falling")
+    if flag is None:
+        return "? (too few epochs)"
+    return "NO: val CER still falling" if flag else "yes"
 
 
 def relevance_figure(results: Path, arms: list[str], seed: int, probes: ProbeSet) -> Figure | None:
@@ -208,7 +245,8 @@ def relevance_figure(results: Path, arms: list[str], seed: int, probes: ProbeSet
     maps = {arm: np.load(f)["relevance"] for arm in arms if (f := results / "runs" / f"{run_name(arm, seed)}.npz").is_file()}
     if not maps or min(len(m) for m in maps.values()) == 0:
         return None
-    return relevance_grid(maps, probes)
+    aligns = {arm: json.loads((results / "runs" / f"{run_name(arm, seed)}.json").read_text())["hparams"].get("align", "left") for arm in maps}
+    return relevance_grid(maps, probes, aligns=aligns)
 
 
 def write_study_report(cfg: Any, table: Table) -> Path:
@@ -236,7 +274,13 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     if checks:
         md += ["## Expectations", "", markdown_rows(["target", "measured", "verdict"], [list(c) for c in checks]), ""]
     md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
-    md += ["## Every run", "", markdown_rows(run_header, run_rows), ""]
+    unconverged = [r[0] for r in run_rows if r[1].startswith("NO")]
+    md += [
+        "## Every run", "",
+        f"Not converged (validation CER still fell by more than 10 % relative over the last 2 epochs): {', '.join(unconverged)}." if unconverged
+        else "Every run converged by this test (validation CER fell by at most 10 % relative over its last 2 epochs).", "",
+        markdown_rows(run_header, run_rows), "",
+    ]
     atomic_write_bytes(out / "README.md", "\n".join(md).encode())
     settings = {
         "arms": ", ".join(f"{a} ({c})" for a, c in cfg.arms.items()),

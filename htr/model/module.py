@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from htr.data.preprocess import Alignment
 from htr.model.crnn import CHANNELS, CRNN
 from htr.provenance import checkpoint_provenance
 from htr.text import BLANK, IAM_CHARSET, Charset, decode, encode_batch
@@ -48,6 +49,8 @@ class HTRModule(pl.LightningModule):
         max_bad_batches: consecutive non-finite losses after which training stops (diverged).
         lstm_units, lstm_layers, channels: the CRNN's size (defaults: SimpleHTR's, as the shipped
             checkpoints; tests train a tiny one).
+        align: where the words it was trained on sit (``left`` as IAM, or ``centre``); linked to
+            ``data.align``. Evaluation and diagnostics place words this way for this model.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class HTRModule(pl.LightningModule):
         lstm_units: int = 256,
         lstm_layers: int = 2,
         channels: tuple[int, int, int, int, int] = CHANNELS,
+        align: Alignment = "left",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -78,6 +82,10 @@ class HTRModule(pl.LightningModule):
         # Set by train.py (run name, group, W&B id, seed, commit); saved in every checkpoint.
         self.run_info: dict[str, Any] = {}
         self.provenance: dict[str, Any] = {}  # filled by load_checkpoint (htr.provenance)
+
+    @property
+    def align(self) -> Alignment:
+        return self.hparams.align
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, 1, 32, 128) -> log-probs (B, 32, C)."""
