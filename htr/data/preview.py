@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from htr.argparsing import PlainArgumentParser  # noqa: E402
 from htr.data.augment import AUGMENTATIONS  # noqa: E402
+from htr.data.preprocess import ALIGNMENTS  # noqa: E402
 from htr.data.datamodule import WordDataModule  # noqa: E402
 from htr.data.readers import DatasetError  # noqa: E402
 
@@ -45,13 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epoch", type=int, default=0)
+    parser.add_argument("--align", choices=ALIGNMENTS, default="left", help="where words sit when not placed at random")
     parser.add_argument("--out", default="augmentation_preview.png")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    data = WordDataModule(source=args.source, root=args.root, augmentation=args.augmentation, seed=args.seed, num_workers=0)
+    data = WordDataModule(source=args.source, root=args.root, augmentation=args.augmentation, align=args.align, seed=args.seed, num_workers=0)
     try:
         data.prepare_data()
         fig = preview_grid(data, args.n, args.epoch)

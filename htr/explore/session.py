@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+import logging
 import shlex
 import tempfile
 import threading
@@ -38,6 +39,8 @@ from htr.diagnostics.forward import check_text, score_canvases
 from htr.diagnostics.relevance import Perturbations, make_perturbations, perturbation_log_scores, weight_of_evidence, windows_to_pixels
 from htr.diagnostics.shift import max_shift_for, shift_right
 from htr.text import Charset, ctc_min_frames
+
+log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 40_000_000  # ~ a 8000 x 5000 photo; to_canvas shrinks words to 32x128 anyway
@@ -289,6 +292,12 @@ class Explorer:
         workers: int = 2,
     ) -> None:
         self.checkpoints = load_checkpoints([str(p) for p in checkpoints])
+        # One canvas is scored by every checkpoint: words sit where the first one reads them.
+        aligns = {ck.name: ck.module.align for ck in self.checkpoints if ck.module is not None}
+        self.align = next(iter(aligns.values()), "left")
+        if len(set(aligns.values())) > 1:
+            log.warning("checkpoints read words placed differently (%s); the page places them %s, as %s does",
+                        ", ".join(f"{n}: {a}" for n, a in aligns.items()), self.align, next(iter(aligns)))
         self.probes_path = Path(probes) if probes else None
         self.data_root = Path(data_root) if data_root else None
         self.data_source = data_source
@@ -319,7 +328,7 @@ class Explorer:
 
     def _from_image(self, sid: str, label: str, image: np.ndarray, text: str, stem: str) -> Source:
         try:
-            canvas = to_canvas(image)  # the project's one preprocessing path
+            canvas = to_canvas(image, self.align)  # the project's one preprocessing path
         except (ImageError, ValueError) as err:
             raise ExploreError(f"{label}: {err}") from None
         return self._add(Source(sid, label, image, canvas, text, stem))
@@ -364,7 +373,7 @@ class Explorer:
             i = int(rest)
             if i >= len(ps):
                 raise ExploreError(f"probe {i} does not exist (the probe set has {len(ps)} words: 0..{len(ps) - 1})")
-            return self._from_image(sid, f"probe {i} ({ps.ids[i]})", ps.canvases[i], ps.texts[i], f"probe{i:03d}")
+            return self._from_image(sid, f"probe {i} ({ps.ids[i]})", ps.aligned(self.align).canvases[i], ps.texts[i], f"probe{i:03d}")
         if kind == "split":
             name, _, idx = rest.rpartition(":")
             splits = self.splits()
@@ -502,7 +511,7 @@ class Explorer:
         edited_path = image_path.with_name(image_path.stem + "-edited.png")
         Image.fromarray(src.image if shift == 0 else canvas, mode="L").save(image_path)
         Image.fromarray(ed.apply(canvas) if ed else canvas, mode="L").save(edited_path)
-        reproduced = bool(np.array_equal(to_canvas(load_image(image_path)), canvas))
+        reproduced = bool(np.array_equal(to_canvas(load_image(image_path), self.align), canvas))
         commands = []
         for ck in self.checkpoints:
             if ck.error is None:
