@@ -1,7 +1,7 @@
 """CLI of the synthetic dataset.
 
     python -m htr.data.synthetic generate --root data/synthetic [--n_train N ...]
-    python -m htr.data.synthetic contact-sheet --out data/contact_sheet.png [--real ../shared/real-words]
+    python -m htr.data.synthetic contact-sheet --out data/contact_sheet.png [--real data/real-words]
     python -m htr.data.synthetic fonts          # fonts found, style, split role, dropped characters
     python -m htr.data.synthetic bench          # render vs load speed
 """
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c = sub.add_parser("contact-sheet", help="PNG of synthetic samples beside real words")
     c.add_argument("--out", default="data/contact_sheet.png")
     c.add_argument("--n", type=int, default=24, help="training samples shown (held-out: half as many)")
-    c.add_argument("--real", default=None, help="folder with labels.tsv of real word images (e.g. ../shared/real-words)")
+    c.add_argument("--real", default=None, help="folder with labels.tsv of real word images (e.g. data/real-words)")
     common(c)
     f = sub.add_parser("fonts", help="list fonts, style, split role and dropped characters")
     common(f)
