@@ -79,3 +79,23 @@ def test_study_page_has_no_wrapped_cells_at_1400_px(study_out: tuple[Path, dict]
     shot = out / "screenshot.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_report_flags_exactly_the_runs_that_had_not_converged(study_out: tuple[Path, dict]) -> None:
+    import json
+
+    from htr.callbacks import still_falling
+
+    out, _ = study_out
+    runs = {f.stem: json.loads(f.read_text())["training"] for f in (out / "runs").glob("*.json")}
+    # The stored flag is the rule applied to the stored history.
+    assert all(t["still_falling"] == still_falling(t["val_cer_history"]) for t in runs.values())
+    flagged = {name for name, t in runs.items() if t["still_falling"]}
+    text = (out / "README.md").read_text()
+    if flagged:
+        line = next(x for x in text.splitlines() if x.startswith("Not converged"))
+        assert set(line.split(": ", 1)[1].rstrip(".").split(", ")) == flagged
+    else:
+        assert "Every run converged" in text
+    rows = [x for x in text.splitlines() if x.startswith("| ") and "-s" in x.split(" | ")[0]]
+    assert sum("NO: val CER still falling" in r for r in rows) == len(flagged)

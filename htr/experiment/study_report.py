@@ -219,17 +219,27 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
     return checks
 
 
-def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str) -> tuple[list[str], list[list[str]]]:
-    """Every run's headline numbers, so a mean ± sd can be traced back to its seeds."""
-    keys = [k for k in HEADLINE if k != "training/still_falling"]
+# The per-run tables, split by topic so that each fits a page.
+RUN_GROUPS: dict[str, list[str]] = {
+    "recognition": ["test/cer", "test/wer", "test/acc", "test_unseen/cer", "test+noise/cer", "test+noise/cer_increase", "real_words/read", "real_words/cer"],
+    "shortcuts": [k for k in HEADLINE if k.startswith("diag/")],
+    "training": ["training/epochs_run", "training/wall_time_s", "training/final_val_cer", "training/val_cer_fall_2ep"],
+}
+
+
+def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str, group: str) -> tuple[list[str], list[list[str]]]:
+    """Every run's numbers of one of :data:`RUN_GROUPS`, so a mean ± sd can be traced back to its
+    seeds; the training group also says whether the run converged."""
+    keys = RUN_GROUPS[group]
     rows = []
     for arm in arms:
         for seed in seeds:
             f = results / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
                 row = load_flat(f, splits, noise_split)
-                rows.append([run_name(arm, seed), converged_text(row), *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
-    return ["run", "converged", *[HEADLINE[k].header for k in keys]], rows
+                flag = [converged_text(row)] if group == "training" else []
+                rows.append([run_name(arm, seed), *flag, *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
+    return ["run", *(["converged"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
 
 
 def converged_text(row: dict[str, float]) -> str:
@@ -262,7 +272,7 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     sections = save_figures(out, figures)
     atomic_write_bytes(out / "study.json", json.dumps({arm: {k: list(v) for k, v in row.items()} for arm, row in table.items()}, indent=1).encode())
     checks = target_checks(table)
-    run_header, run_rows = per_run_rows(out, list(cfg.arms), cfg.seeds, cfg.splits, cfg.noise_split)
+    run_tables = {group: per_run_rows(out, list(cfg.arms), cfg.seeds, cfg.splits, cfg.noise_split, group) for group in RUN_GROUPS}
     all_keys = [k for k in HEADLINE if any(k in row for row in table.values())]
     md = [
         "# Study results", "",
@@ -274,13 +284,12 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     if checks:
         md += ["## Expectations", "", markdown_rows(["target", "measured", "verdict"], [list(c) for c in checks]), ""]
     md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
-    unconverged = [r[0] for r in run_rows if r[1].startswith("NO")]
-    md += [
-        "## Every run", "",
-        f"Not converged (validation CER still fell by more than 10 % relative over the last 2 epochs): {', '.join(unconverged)}." if unconverged
-        else "Every run converged by this test (validation CER fell by at most 10 % relative over its last 2 epochs).", "",
-        markdown_rows(run_header, run_rows), "",
-    ]
+    unconverged = [r[0] for r in run_tables["training"][1] if r[1].startswith("NO")]
+    convergence = (f"Not converged (validation CER still fell by more than 10 % relative over the last 2 epochs): {', '.join(unconverged)}." if unconverged
+                   else "Every run converged by this test (validation CER fell by at most 10 % relative over its last 2 epochs).")
+    md += ["## Every run", "", convergence, ""]
+    for group, (header, rows) in run_tables.items():
+        md += [f"### {group.capitalize()}", "", markdown_rows(header, rows), ""]
     atomic_write_bytes(out / "README.md", "\n".join(md).encode())
     settings = {
         "arms": ", ".join(f"{a} ({c})" for a, c in cfg.arms.items()),
@@ -294,7 +303,8 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     body += "<h2>Results</h2><p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table)
     if checks:
         body += "<h2>Expectations</h2>" + html_table(["target", "measured", "verdict"], [list(c) for c in checks])
-    body += sections + "<h2>Every run</h2>" + html_table(run_header, run_rows)
+    body += sections + f"<h2>Every run</h2><p>{convergence}</p>"
+    body += "".join(f"<h3>{group.capitalize()}</h3>" + html_table(header, rows) for group, (header, rows) in run_tables.items())
     page = html_page("htr-shortcuts study", body)
     atomic_write_bytes(out / "index.html", page.encode())
     return out / "index.html"
