@@ -97,3 +97,27 @@ def test_study_names_a_missing_arm_config(tmp_path: Path, caplog: pytest.LogCapt
     with caplog.at_level(logging.ERROR, logger="htr.study"):
         assert main(args) == 1
     assert "arm config not found (baseline: configs/nope.yaml)" in caplog.text
+
+
+@pytest.mark.slow
+def test_parallel_study_with_the_centred_arm_and_an_extra_set(tmp_path: Path) -> None:
+    words = write_folder_dataset(tmp_path / "words", WORDS)
+    real = write_folder_dataset(tmp_path / "real", WORDS[:5], per_word=1, splits=("flat",)) / "flat"  # one labels.tsv: split "all"
+    args = [
+        *study_args(tmp_path, {"source": "folder", "root": str(words), "batch_size": 8, "cache_crops": True}),
+        "--arms", json.dumps({"baseline": str(ROOT / "configs" / "baseline.yaml"), "centred": str(ROOT / "configs" / "centred.yaml")}),
+        "--seeds", "[0]", "--parallel", "2",
+        "--extra_sets", json.dumps({"real_words": {"data": {"source": "folder", "root": str(real)}, "split": "all"}}),
+    ]
+    assert main(args) == 0
+    results = tmp_path / "results" / "runs"
+    runs = {n: json.loads((results / f"{n}-s0.json").read_text()) for n in ("baseline", "centred")}
+    assert runs["baseline"]["hparams"]["align"] == "left" and runs["centred"]["hparams"]["align"] == "centre"
+    for name, run in runs.items():
+        assert (tmp_path / "runs" / f"{name}-s0.log").is_file()  # each run's own log
+        assert run["real_words"]["n"] == 5 and 0 <= run["real_words"]["read"] <= 5
+        training = run["training"]
+        assert training["epochs_run"] == len(training["val_cer_history"]) and training["wall_time_s"] > 0
+        assert training["precision"] == "32-true" and training["still_falling"] is None  # 3 steps: too short to tell
+    assert list((words / ".crops").glob("*.index.npy"))  # the data's crop cache, made once for both runs
+    assert (tmp_path / "results" / "README.md").is_file()
