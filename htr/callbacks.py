@@ -71,15 +71,22 @@ class TrainingHistory(pl.Callback):
         }
 
 
-def still_falling(val_cer: list[float], epochs: int = 2, threshold: float = 0.10) -> bool | None:
-    """True if the validation CER fell by more than ``threshold`` (relative) over the last
-    ``epochs`` epochs: the run has not converged. None if it ran too few epochs to tell."""
+def val_cer_fall(val_cer: list[float], epochs: int = 2) -> float | None:
+    """Relative fall of the validation CER over the last ``epochs`` epochs; None if it ran too
+    few epochs (or the CER was already 0 or not finite)."""
     if len(val_cer) <= epochs:
         return None
     before, last = val_cer[-1 - epochs], val_cer[-1]
     if not (math.isfinite(before) and math.isfinite(last)) or before <= 0:
         return None
-    return (before - last) / before > threshold
+    return (before - last) / before
+
+
+def still_falling(val_cer: list[float], epochs: int = 2, threshold: float = 0.10) -> bool | None:
+    """True if the validation CER fell by more than ``threshold`` (relative) over the last
+    ``epochs`` epochs: the run has not converged. None if it ran too few epochs to tell."""
+    fall = val_cer_fall(val_cer, epochs)
+    return None if fall is None else fall > threshold
 
 
 class DiagnosticsCallback(pl.Callback):

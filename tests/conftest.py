@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +49,23 @@ def train_args(tmp_path: Path, data_root: Path, *extra: str, config: str = "base
 WORDS = ["are", "the", "to", "and", "Moon", "tell", "a", "of", "11", "it's", "pool", "go", ".", ",", "Hill", "word"]
 
 
-def chromium_flags(profile: Path, window: str) -> list[str]:
-    """Headless Chromium, offline and quiet (no first-run, sync or background traffic), fresh profile."""
-    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000", f"--window-size={window}"]
+def chromium_or_skip() -> str:
+    """The Chromium binary, or skip the test (the browser checks need one; .ci/run installs it)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser check needs it")
+    return chromium
+
+
+def chromium_dom(chromium: str, url: str, profile: Path, window: str, screenshot: Path | None = None) -> str:
+    """The page's DOM after its scripts ran, in headless Chromium (offline, quiet, fresh profile);
+    with ``screenshot``, a PNG of the page too (for a person to look at)."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000", f"--window-size={window}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    if screenshot is not None:
+        subprocess.run([chromium, *flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
+    return dom
 
 
 def render_word(text: str, size: int = 28, seed: int = 0) -> np.ndarray:

@@ -9,9 +9,9 @@ import torch
 from conftest import WORDS, render_word, write_folder_dataset
 from htr.callbacks import still_falling
 from htr.data.augment import WordTransform
-from htr.data.cache import CropCache, crop_of
+from htr.data.cache import CropCache
 from htr.data.datamodule import WordDataModule
-from htr.data.preprocess import BACKGROUND, WIDTH, fit_word, normalize_contrast, to_canvas
+from htr.data.preprocess import BACKGROUND, WIDTH, fit_word, load_crop, normalize_contrast, to_canvas
 from htr.diagnostics.probes import ProbeSet
 from htr.model.module import HTRModule, load_checkpoint
 
@@ -79,7 +79,7 @@ def test_crop_cache_gives_the_same_canvases_and_is_rebuilt_when_files_change(tmp
     Image.fromarray(render).save(first)
     fresh = CropCache.open_or_build([s.path for s in cached.splits()["train"]], tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.index.npy"))) == 2
-    np.testing.assert_array_equal(fresh[0], crop_of(first))
+    np.testing.assert_array_equal(fresh[0], load_crop(first))
 
 
 def test_unreadable_image_in_the_cache_is_replaced_and_named(tmp_path, caplog) -> None:

@@ -6,12 +6,11 @@ import html
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import chromium_flags, train_args
+from conftest import chromium_dom, chromium_or_skip, train_args
 from htr.cli import main as train_main
 from htr.experiment.evaluate import main as evaluate_main
 from htr.model.module import load_checkpoint
@@ -167,9 +166,7 @@ def test_evaluate_writes_the_comparison_report(two_runs: tuple[Path, Path, Path]
 
 @pytest.mark.slow
 def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser check needs it")
+    chromium = chromium_or_skip()
     data, base, aug = two_runs
     out = tmp_path / "report"
     assert evaluate_main([
@@ -177,9 +174,7 @@ def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Pat
         "--data.source", "folder", "--data.root", str(data), "--data.num_workers", "0", "--splits", "[test]",
         "--out", str(out), "--progress", "false", "--relevance_probes", "1", "--relevance_window", "8",
     ]) == 0
-    flags = chromium_flags(tmp_path / "chrome", "1400,2400")
-    url = (out / "index.html").as_uri()
-    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    dom = chromium_dom(chromium, (out / "index.html").as_uri(), tmp_path / "chrome", "1400,2400", screenshot=out / "screenshot.png")
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)
     total = re.search(r'data-images-total="(\d+)"', dom)
     assert loaded and total, "the report's load check did not run in Chromium"
@@ -187,5 +182,4 @@ def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Pat
     # At 1400 px no number cell wraps and nothing runs off the page.
     assert 'data-wrapped-cells="0"' in dom and 'data-overflow-x="false"' in dom
     shot = out / "screenshot.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import chromium_flags
+from conftest import chromium_dom, chromium_or_skip
 from htr.experiment.study import build_parser
 from htr.experiment.study_report import HEADLINE, README_COLUMNS, aggregate, markdown_table, write_study_report
 
@@ -64,20 +63,15 @@ def test_study_page_has_units_difference_and_definitions(study_out: tuple[Path, 
 
 @pytest.mark.slow
 def test_study_page_has_no_wrapped_cells_at_1400_px(study_out: tuple[Path, dict], tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the browser check needs it")
+    chromium = chromium_or_skip()
     out, _ = study_out
-    flags = chromium_flags(tmp_path / "chrome", "1400,3000")
-    url = (out / "index.html").as_uri()
-    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    dom = chromium_dom(chromium, (out / "index.html").as_uri(), tmp_path / "chrome", "1400,3000", screenshot=out / "screenshot.png")
     checked = re.search(r'data-cells-checked="(\d+)"', dom)
     wrapped = re.search(r'data-wrapped-cells="(\d+)"', dom)
     assert checked and wrapped, "the page's wrap check did not run in Chromium"
     assert int(checked.group(1)) > 100 and wrapped.group(1) == "0"
     assert 'data-overflow-x="false"' in dom  # and nothing runs off the right edge
     shot = out / "screenshot.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 

@@ -2,7 +2,7 @@
 
 Every epoch re-reads each PNG and re-runs :func:`normalize_contrast` (about 1 ms a word on one
 core), although the result never changes: only the augmentation after it is random. The cache
-stores ``normalize_contrast(load_image(path))`` of every sample, exactly, so training with it
+stores ``load_crop(path)`` = ``normalize_contrast(load_image(path))`` of every sample, exactly, so training with it
 gives the same canvases as without it (tested), while the loader workers only fit, place and
 augment. Data loader workers share the file's pages (``np.load(mmap_mode="r")``).
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from htr.data.preprocess import ImageError, load_image, normalize_contrast
+from htr.data.preprocess import ImageError, load_crop
 from htr.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,9 @@ class CacheError(RuntimeError):
     """The crop cache cannot be built or read; the message names the folder and what to do."""
 
 
-def crop_of(path: str | Path) -> np.ndarray:
-    """The crop of one image file: what the cache stores and what the loader uses without one."""
-    return normalize_contrast(load_image(path))
-
-
 def _crop_or_none(path: str) -> np.ndarray | None:
     try:
-        return crop_of(path)
+        return load_crop(path)
     except ImageError:
         return None
 

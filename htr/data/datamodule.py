@@ -13,8 +13,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from htr.data.augment import Augmentation, WordTransform
-from htr.data.cache import CropCache, crop_of
-from htr.data.preprocess import Alignment, ImageError, load_image, normalize
+from htr.data.cache import CropCache
+from htr.data.preprocess import Alignment, ImageError, load_crop, load_image, normalize
 from htr.data.readers import (
     DatasetError,
     SkipReport,
@@ -54,7 +54,7 @@ class WordDataset(Dataset):
 
     def _crop(self, i: int) -> np.ndarray:
         if self.crops is None:
-            return crop_of(self.samples[i].path)
+            return load_crop(self.samples[i].path)
         crop = self.crops[i]
         if crop is None:
             raise ImageError(f"{self.samples[i].path}: unreadable image (when the crop cache was built)")

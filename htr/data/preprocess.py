@@ -93,6 +93,11 @@ def normalize_contrast(image: np.ndarray, ink_percentile: float = 0.5, min_range
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def load_crop(path: str | Path) -> np.ndarray:
+    """An image file -> its contrast-normalised crop (what the crop cache stores)."""
+    return normalize_contrast(load_image(path))
+
+
 def fit_word(image: np.ndarray, height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
     """Scale a word image, keeping its aspect ratio, so that it fits into ``height`` x ``width``."""
     if image.ndim != 2 or image.size == 0:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from htr.data.preprocess import HEIGHT, WIDTH, Alignment, fit_word, load_image, normalize_contrast, place, word_x
+from htr.data.preprocess import HEIGHT, WIDTH, Alignment, crop_to_canvas, fit_word, load_crop, place, word_x
 from htr.data.readers import WordSample
 from htr.diagnostics.faithfulness import deletion_curve
 from htr.diagnostics.relevance import relevance
@@ -65,8 +65,8 @@ class ProbeSet:
     @classmethod
     def from_samples(cls, samples: Sequence[WordSample], align: Alignment = "left") -> ProbeSet:
         """Load and preprocess the probe images exactly as evaluation does (``to_canvas``)."""
-        words = [fit_word(normalize_contrast(load_image(s.path))) for s in samples]
-        canvases = np.stack([place(w, word_x(w.shape[1], align)) for w in words]) if words else np.zeros((0, HEIGHT, WIDTH), np.uint8)
+        words = [fit_word(load_crop(s.path)) for s in samples]  # fitted once here: their widths are kept
+        canvases = np.stack([crop_to_canvas(w, align) for w in words]) if words else np.zeros((0, HEIGHT, WIDTH), np.uint8)
         return cls([s.id for s in samples], [s.text for s in samples], canvases, np.array([w.shape[1] for w in words], np.int64), align)
 
     def save(self, path: str | Path) -> None:

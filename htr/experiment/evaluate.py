@@ -46,6 +46,15 @@ def evaluate_split(module: HTRModule, data: WordDataModule, split: str, device: 
     return metrics
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` where a GPU is visible, else ``cpu``; other names as they are."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = f"{'checkpoint':<24} {'split':<12} {'CER':>7} {'WER':>7} {'acc':>7} {'n':>7}"
     lines = [head, "-" * len(head)]
@@ -144,7 +153,7 @@ def diagnose_and_report(
     probes = load_probes(cfg, settings, "".join(c for c in charsets[0] if all(c in other for other in charsets)))
     diagnoses = {}
     for name, (_, module) in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
-        module.to(cfg.device if cfg.device != "auto" else "cpu")
+        module.to(resolve_device(cfg.device))
         diagnoses[name] = settings.diagnose(module.model, probes.aligned(module.align), module.charset)
         results[name]["diagnostics"] = diagnoses[name].scores
         results[name]["probes"] = diagnoses[name].probe_rows(probes)

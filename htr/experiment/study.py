@@ -28,7 +28,7 @@ from htr.data.readers import DatasetError
 from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import ProbeError, ProbeSet
 from htr.diagnostics.settings import DiagnosticsSettings
-from htr.experiment.evaluate import evaluate_split
+from htr.experiment.evaluate import evaluate_split, resolve_device
 from htr.experiment.study_report import aggregate, run_name, write_study_report
 from htr.io import atomic_write_bytes, write_json
 from htr.model.module import load_checkpoint
@@ -74,14 +74,6 @@ def eval_data(cfg: Any, **overrides: Any) -> WordDataModule:
     return WordDataModule(**{**cfg.data, "num_workers": 0, **overrides})
 
 
-def eval_device(cfg: Any) -> str:
-    import torch
-
-    if cfg.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return cfg.device
-
-
 def train_run(cfg: Any, arm: str, seed: int) -> Path:
     """Train one run through train.py (resumes on its own from last.ckpt); returns its best checkpoint."""
     name = run_name(arm, seed)
@@ -114,7 +106,7 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
     """Metrics on every split (+ noisy split, + extra sets) and the diagnostics (on the probes
     placed as this model reads words); the training record; relevance maps to an NPZ."""
     start = time.perf_counter()
-    device = eval_device(cfg)
+    device = resolve_device(cfg.device)
     module = load_checkpoint(ckpt)
     data = eval_data(cfg, charset=module.charset.chars, align=module.align)
     training = Path(cfg.run_dir) / name / "metrics.json"

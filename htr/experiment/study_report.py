@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from htr.callbacks import val_cer_fall
 from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.scores import mean_periodic_amplitude
 from htr.diagnostics.settings import DiagnosticsSettings
@@ -117,9 +118,9 @@ def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scor
 def training_numbers(training: dict[str, Any]) -> dict[str, float]:
     """Epochs, wall time, final val CER and the convergence flag of a run's training record."""
     row = {f"training/{k}": float(training[k]) for k in ("epochs_run", "wall_time_s", "final_val_cer") if training.get(k) is not None}
-    history = training.get("val_cer_history") or []
-    if len(history) > 2 and history[-3] > 0:
-        row["training/val_cer_fall_2ep"] = (history[-3] - history[-1]) / history[-3]
+    fall = val_cer_fall(training.get("val_cer_history") or [], 2)
+    if fall is not None:
+        row["training/val_cer_fall_2ep"] = fall
     if training.get("still_falling") is not None:
         row["training/still_falling"] = float(training["still_falling"])
     return row
