@@ -2,10 +2,13 @@
 cache, side by side in one run on this machine.
 
     python bench/train_end_to_end.py [--steps 40] [--warmup 5] [--rounds 2] [--augmentation translate+noise]
+    python bench/train_end_to_end.py --accelerator gpu --workers 3 --steps 400 --warmup 20   # on a GPU
 
-Each setting trains the SimpleHTR CRNN (batch 64, the study's recipe, fp32) through
+Each setting trains the SimpleHTR CRNN (batch 64, the study's recipe, fp32 unless ``--precision``) through
 ``pl.Trainer.fit`` on a generated set for ``--warmup + --steps`` batches and times the last
 ``--steps`` (loader workers started, caches warm); settings take turns for ``--rounds`` rounds.
+``--accelerator``/``--precision`` are the trainer's (``gpu``, ``bf16-mixed``); a GPU step is cheap,
+so give it a few hundred steps.
 On a CPU the model step dominates, so the cache gains little here; where the step is cheap (a
 GPU) the loader is what limits, and the loader bench (``loader_throughput.py``) shows the cache's
 share.
@@ -40,11 +43,13 @@ class StepTimer(pl.Callback):
             self.elapsed = time.perf_counter() - self.start
 
 
-def samples_per_second(root: str, n: int, workers: int, augmentation: str, cache: bool, steps: int, warmup: int) -> float:
+def samples_per_second(
+    root: str, n: int, workers: int, augmentation: str, cache: bool, steps: int, warmup: int, accelerator: str = "cpu", precision: str = "32-true"
+) -> float:
     data = WordDataModule(root=root, num_workers=workers, augmentation=augmentation, cache_crops=cache, synthetic={"n_train": n, "n_val": 64, "n_test": 0, "n_test_unseen": 0})
     timer = StepTimer(warmup)
     trainer = pl.Trainer(
-        accelerator="cpu", max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        accelerator=accelerator, devices=1, precision=precision, max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], use_distributed_sampler=False,
     )
     trainer.fit(HTRModule(), datamodule=data)
@@ -59,15 +64,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--augmentation", default="translate+noise")
     parser.add_argument("--root", default="/tmp/syn-e2e")
+    parser.add_argument("--accelerator", default="cpu", help="cpu | gpu")
+    parser.add_argument("--precision", default="32-true", help="32-true (the study's) | bf16-mixed")
     args = parser.parse_args()
     n = 64 * (args.steps + args.warmup + 1)
     WordDataModule(root=args.root, synthetic={"n_train": n, "n_val": 64, "n_test": 0, "n_test_unseen": 0}).prepare_data(splits=["train", "val"])
     speeds: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.rounds):
         for cache in (False, True):
-            speeds[cache].append(samples_per_second(args.root, n, args.workers, args.augmentation, cache, args.steps, args.warmup))
+            speeds[cache].append(samples_per_second(
+                args.root, n, args.workers, args.augmentation, cache, args.steps, args.warmup, args.accelerator, args.precision
+            ))
     plain, cached = statistics.median(speeds[False]), statistics.median(speeds[True])
-    print(f"{args.augmentation}, {args.workers} workers, {args.steps} timed steps, median of {args.rounds}: "
+    print(f"{args.accelerator}, {args.precision}, {args.augmentation}, {args.workers} workers, {args.steps} timed steps, median of {args.rounds}: "
           f"no cache {plain:.1f} samples/s, cache {cached:.1f} samples/s, speed-up {cached / plain:.2f}x")
 
 
