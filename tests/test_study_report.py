@@ -93,3 +93,6 @@ def test_report_flags_exactly_the_runs_that_had_not_converged(study_out: tuple[P
         assert "Every run converged" in text
     rows = [x for x in text.splitlines() if x.startswith("| ") and "-s" in x.split(" | ")[0]]
     assert sum("NO: val CER still falling" in r for r in rows) == len(flagged)
+    # Each run's training row says where it trained (runs of one study may use different machines).
+    for name, t in runs.items():
+        assert any(r.startswith(f"| {name} | ") and f" | {t['device']} | " in r for r in rows), name

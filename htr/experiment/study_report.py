@@ -230,7 +230,7 @@ RUN_GROUPS: dict[str, list[str]] = {
 
 def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str, group: str) -> tuple[list[str], list[list[str]]]:
     """Every run's numbers of one of :data:`RUN_GROUPS`, so a mean ± sd can be traced back to its
-    seeds; the training group also says whether the run converged."""
+    seeds; the training group also says whether the run converged and where it trained."""
     keys = RUN_GROUPS[group]
     rows = []
     for arm in arms:
@@ -238,9 +238,11 @@ def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[
             f = results / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
                 row = load_flat(f, splits, noise_split)
-                flag = [converged_text(row)] if group == "training" else []
+                # Runs of one study may train on different machines: wall times compare only within one.
+                device = json.loads(f.read_text()).get("training", {}).get("device", "?")
+                flag = [converged_text(row), device] if group == "training" else []
                 rows.append([run_name(arm, seed), *flag, *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
-    return ["run", *(["converged"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
+    return ["run", *(["converged", "device"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
 
 
 def converged_text(row: dict[str, float]) -> str:
