@@ -43,10 +43,15 @@ class StepTimer(pl.Callback):
             self.elapsed = time.perf_counter() - self.start
 
 
+def generated_set(n: int) -> dict[str, int]:
+    """The bench's generated data: n training words, a token val split, no test splits."""
+    return {"n_train": n, "n_val": 64, "n_test": 0, "n_test_unseen": 0}
+
+
 def samples_per_second(
     root: str, n: int, workers: int, augmentation: str, cache: bool, steps: int, warmup: int, accelerator: str = "cpu", precision: str = "32-true"
 ) -> float:
-    data = WordDataModule(root=root, num_workers=workers, augmentation=augmentation, cache_crops=cache, synthetic={"n_train": n, "n_val": 64, "n_test": 0, "n_test_unseen": 0})
+    data = WordDataModule(root=root, num_workers=workers, augmentation=augmentation, cache_crops=cache, synthetic=generated_set(n))
     timer = StepTimer(warmup)
     trainer = pl.Trainer(
         accelerator=accelerator, devices=1, precision=precision, max_steps=warmup + steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
@@ -68,7 +73,7 @@ def main() -> None:
     parser.add_argument("--precision", default="32-true", help="32-true (the study's) | bf16-mixed")
     args = parser.parse_args()
     n = 64 * (args.steps + args.warmup + 1)
-    WordDataModule(root=args.root, synthetic={"n_train": n, "n_val": 64, "n_test": 0, "n_test_unseen": 0}).prepare_data(splits=["train", "val"])
+    WordDataModule(root=args.root, synthetic=generated_set(n)).prepare_data(splits=["train", "val"])
     speeds: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.rounds):
         for cache in (False, True):

@@ -238,11 +238,15 @@ def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[
             f = results / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
                 row = load_flat(f, splits, noise_split)
-                # Runs of one study may train on different machines: wall times compare only within one.
-                device = json.loads(f.read_text()).get("training", {}).get("device", "?")
-                flag = [converged_text(row), device] if group == "training" else []
+                flag = [converged_text(row), run_device(f)] if group == "training" else []
                 rows.append([run_name(arm, seed), *flag, *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
     return ["run", *(["converged", "device"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
+
+
+def run_device(json_path: Path) -> str:
+    """Where a stored run trained: runs of one study may use different machines, so wall times
+    compare only within one."""
+    return json.loads(json_path.read_text()).get("training", {}).get("device", "?")
 
 
 def converged_text(row: dict[str, float]) -> str:
