@@ -96,3 +96,25 @@ def test_report_flags_exactly_the_runs_that_had_not_converged(study_out: tuple[P
     # Each run's training row says where it trained (runs of one study may use different machines).
     for name, t in runs.items():
         assert any(r.startswith(f"| {name} | ") and f" | {t['device']} | " in r for r in rows), name
+
+
+def test_training_time_is_averaged_only_over_runs_of_one_device(study_out: tuple[Path, dict], tmp_path: Path) -> None:
+    import json
+
+    out, _ = study_out
+    shutil.copytree(out, tmp_path / "results")
+    runs = sorted((tmp_path / "results" / "runs").glob("baseline-s*.json"))
+    assert len(runs) >= 2, "needs two baseline runs"
+    for i, f in enumerate(runs):  # baseline: two devices; every other arm keeps its own
+        record = json.loads(f.read_text())
+        record["training"]["device"] = "cuda:0 (test)" if i == 0 else "cpu (test)"
+        f.write_text(json.dumps(record))
+    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study.yaml"), "--results", str(tmp_path / "results"), "--report_only", "true"])
+    table = aggregate(cfg)
+    assert "training/wall_time_s" not in table["baseline"]
+    for arm, row in table.items():
+        devices = {json.loads(f.read_text())["training"]["device"] for f in (tmp_path / "results" / "runs").glob(f"{arm}-s*.json")}
+        assert ("training/wall_time_s" in row) == (len(devices) == 1), (arm, devices)
+    write_study_report(cfg, table)
+    headline, all_numbers = [x for x in (tmp_path / "results" / "README.md").read_text().splitlines() if x.startswith("| baseline (")][:2]
+    assert all_numbers.endswith(" | – |")  # the "All numbers" table's last column: training time

@@ -72,7 +72,7 @@ HEADLINE: dict[str, Column] = {
     "training/val_cer_fall_2ep": Column("val CER fall, last 2 epochs", PERCENT, "relative fall of the validation CER over the last 2 epochs, %; over 10 %: not converged (flagged)"),
     "training/still_falling": Column("not converged (share of runs)", SHARE, "share of the arm's runs whose validation CER still fell by more than 10 % (relative) over the last 2 epochs"),
     "training/epochs_run": Column("epochs", COUNT, "training epochs run"),
-    "training/wall_time_s": Column("training time", MINUTES, "training wall time, minutes (device in each run's JSON)"),
+    "training/wall_time_s": Column("training time", MINUTES, "training wall time, minutes; no mean for an arm whose runs trained on different devices (each run's: the training table)"),
 }
 # The table the README quotes, in its column order (docs/results/README.md writes it first).
 README_COLUMNS = [
@@ -137,13 +137,16 @@ def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
     """mean, sd, n per arm and number, over the seeds whose results exist."""
     table: dict[str, dict[str, tuple[float, float, int]]] = {}
     for arm in cfg.arms:
-        rows = []
+        rows, devices = [], set()
         for seed in cfg.seeds:
             f = Path(cfg.results) / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
                 rows.append(load_flat(f, cfg.splits, cfg.noise_split))
+                devices.add(run_device(f))
         if not rows:
             continue
+        if len(devices) > 1:  # a mean of GPU and CPU wall times describes neither machine
+            rows = [{k: v for k, v in r.items() if k != "training/wall_time_s"} for r in rows]
         keys = sorted(set().union(*rows))
         table[arm] = {}
         for k in keys:
