@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -76,8 +77,6 @@ def test_study_page_has_no_wrapped_cells_at_1400_px(study_out: tuple[Path, dict]
 
 
 def test_report_flags_exactly_the_runs_that_had_not_converged(study_out: tuple[Path, dict]) -> None:
-    import json
-
     from htr.callbacks import still_falling
 
     out, _ = study_out
@@ -99,8 +98,6 @@ def test_report_flags_exactly_the_runs_that_had_not_converged(study_out: tuple[P
 
 
 def test_training_time_is_averaged_only_over_runs_of_one_device(study_out: tuple[Path, dict], tmp_path: Path) -> None:
-    import json
-
     out, _ = study_out
     shutil.copytree(out, tmp_path / "results")
     runs = sorted((tmp_path / "results" / "runs").glob("baseline-s*.json"))
@@ -116,5 +113,5 @@ def test_training_time_is_averaged_only_over_runs_of_one_device(study_out: tuple
         devices = {json.loads(f.read_text())["training"]["device"] for f in (tmp_path / "results" / "runs").glob(f"{arm}-s*.json")}
         assert ("training/wall_time_s" in row) == (len(devices) == 1), (arm, devices)
     write_study_report(cfg, table)
-    headline, all_numbers = [x for x in (tmp_path / "results" / "README.md").read_text().splitlines() if x.startswith("| baseline (")][:2]
+    _, all_numbers = [x for x in (tmp_path / "results" / "README.md").read_text().splitlines() if x.startswith("| baseline (")][:2]
     assert all_numbers.endswith(" | – |")  # the "All numbers" table's last column: training time
