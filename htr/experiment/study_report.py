@@ -126,11 +126,13 @@ def training_numbers(training: dict[str, Any]) -> dict[str, float]:
     return row
 
 
-def load_flat(json_path: Path, splits: list[str], noise_split: str) -> dict[str, float]:
-    """:func:`flat` of a stored run (``<name>.json`` + ``<name>.npz``)."""
+def load_run(json_path: Path, splits: list[str], noise_split: str) -> tuple[dict[str, float], str]:
+    """:func:`flat` of a stored run (``<name>.json`` + ``<name>.npz``) and the device it trained on:
+    runs of one study may use different machines, so wall times compare only within one."""
     npz = json_path.with_suffix(".npz")
     shift_scores = np.load(npz)["shift_scores"] if npz.is_file() else None
-    return flat(json.loads(json_path.read_text()), splits, noise_split, shift_scores)
+    result = json.loads(json_path.read_text())
+    return flat(result, splits, noise_split, shift_scores), result.get("training", {}).get("device", "?")
 
 
 def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
@@ -141,8 +143,9 @@ def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
         for seed in cfg.seeds:
             f = Path(cfg.results) / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
-                rows.append(load_flat(f, cfg.splits, cfg.noise_split))
-                devices.add(run_device(f))
+                row, device = load_run(f, cfg.splits, cfg.noise_split)
+                rows.append(row)
+                devices.add(device)
         if not rows:
             continue
         if len(devices) > 1:  # a mean of GPU and CPU wall times describes neither machine
@@ -240,16 +243,10 @@ def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[
         for seed in seeds:
             f = results / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
-                row = load_flat(f, splits, noise_split)
-                flag = [converged_text(row), run_device(f)] if group == "training" else []
+                row, device = load_run(f, splits, noise_split)
+                flag = [converged_text(row), device] if group == "training" else []
                 rows.append([run_name(arm, seed), *flag, *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
     return ["run", *(["converged", "device"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
-
-
-def run_device(json_path: Path) -> str:
-    """Where a stored run trained: runs of one study may use different machines, so wall times
-    compare only within one."""
-    return json.loads(json_path.read_text()).get("training", {}).get("device", "?")
 
 
 def converged_text(row: dict[str, float]) -> str:
