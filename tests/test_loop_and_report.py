@@ -18,6 +18,7 @@ from htr.provenance import git_commit
 from htr.wandb_offline import latest_offline_run, read_artifacts, read_history, read_run
 
 ROOT = Path(__file__).resolve().parent.parent
+REAL_WORDS = [line.split("\t")[1] for line in (ROOT / "data" / "real-words" / "labels.tsv").read_text().splitlines()]
 
 
 def tiny_run(tmp_path: Path, data_root: Path, name: str, config: str, *extra: str) -> Path:
@@ -135,10 +136,15 @@ def test_evaluate_writes_the_comparison_report(two_runs: tuple[Path, Path, Path]
         m = metrics[name]
         assert m["test"]["cer"] == pytest.approx(trained["cer"]) and m["test"]["n"] == 32
         assert "acc@shift16" in m["diagnostics"] and len(m["probes"]) > 0
-    for png in ("relevance_grid", "accuracy_vs_shift", "shift_curves", "deletion_curves"):
+        # The real-handwriting sets are read in every evaluation, word by word.
+        assert m["real_handwriting"]["n"] == 300 and m["real_words"]["n"] == 8
+        assert m["real_words"]["read"] == sum(r == t for r, t in zip(m["readings"]["real_words"], REAL_WORDS))
+        assert len(m["readings"]["real_handwriting"]) == 300
+    for png in ("relevance_grid", "accuracy_vs_shift", "shift_curves", "deletion_curves", "worst_read_real_handwriting", "worst_read_real_words"):
         assert (out / f"{png}.png").stat().st_size > 1000
     page = (out / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  and "<th></th><th>base</th><th>aug</th>" in page
+    assert page.count("data:image/png;base64,") == 6 and "<th></th><th>base</th><th>aug</th>" in page
+    assert "real_handwriting (300 words)" in page
 
     # Provenance: which checkpoints, trained how, by which run; and the evaluation's settings.
     base_run = read_run(latest_offline_run(base))

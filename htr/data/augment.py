@@ -14,6 +14,7 @@ results do not depend on the number of workers (see ``WordTransform.__call__``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import albumentations as A
@@ -25,6 +26,32 @@ from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, Alignment, crop_to_ca
 # A Literal so that the command lines check the value and name the choices (htr/argparsing.py).
 Augmentation = Literal["none", "translate", "noise", "translate+noise"]
 AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """How ``translate`` moves and reshapes a word (the defaults are what the shipped models and the
+    study trained with; ``data.translation`` overrides them).
+
+    ``scale``: size range of the fitted word (drawn with chance ``p_scale``; a smaller word has room
+    to move), ``shear``/``rotate``: degrees either way (with chance ``p_affine``), ``p_in_place``:
+    share of samples left as the baseline sees them (full size, aligned)."""
+
+    scale: tuple[float, float] = (0.6, 1.0)
+    p_scale: float = 0.8
+    shear: float = 10.0
+    rotate: float = 2.0
+    p_affine: float = 0.7
+    p_in_place: float = 0.0
+
+    def __post_init__(self) -> None:
+        lo, hi = self.scale
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"data.translation.scale: need 0 < min <= max <= 1, got {tuple(self.scale)}")
+        for name in ("p_scale", "p_affine", "p_in_place"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"data.translation.{name}: a probability in 0..1, got {getattr(self, name)}")
+        object.__setattr__(self, "scale", (float(lo), float(hi)))
 
 
 class BackgroundSpecks(A.ImageOnlyTransform):
@@ -77,22 +104,23 @@ class WordTransform:
     augmentation does not place it at random.
     """
 
-    def __init__(self, augmentation: str = "none", seed: int = 0, align: Alignment = "left") -> None:
+    def __init__(self, augmentation: str = "none", seed: int = 0, align: Alignment = "left", translation: Translation | None = None) -> None:
         if augmentation not in AUGMENTATIONS:
             raise ValueError(f"data.augmentation: unknown {augmentation!r}; use one of {', '.join(AUGMENTATIONS)}")
         self.augmentation = augmentation
         self.seed = seed
         self.align = align
+        self.translation = move = translation or Translation()
         self.translate = "translate" in augmentation
         self.noise = "noise" in augmentation
         # Geometry on the raw crop; edges replicated so no artificial borders appear.
         self.word_ops = A.Compose(
-            [A.Affine(shear={"x": (-10, 10), "y": (0, 0)}, rotate=(-2, 2), fit_output=True, border_mode=cv2.BORDER_REPLICATE, p=0.7)]
+            [A.Affine(shear={"x": (-move.shear, move.shear), "y": (0, 0)}, rotate=(-move.rotate, move.rotate), fit_output=True, border_mode=cv2.BORDER_REPLICATE, p=move.p_affine)]
         ) if self.translate else None
         # Placement of the fitted word: shrink it a little so there is room to move, then pad at a random spot.
         self.place_ops = A.Compose(
             [
-                A.RandomScale(scale_limit=(-0.4, 0.0), interpolation=cv2.INTER_AREA, p=0.8),
+                A.RandomScale(scale_limit=(move.scale[0] - 1.0, move.scale[1] - 1.0), interpolation=cv2.INTER_AREA, p=move.p_scale),
                 A.PadIfNeeded(HEIGHT, WIDTH, position="random", border_mode=cv2.BORDER_CONSTANT, fill=BACKGROUND),
             ]
         ) if self.translate else None
@@ -112,9 +140,11 @@ class WordTransform:
         for i, ops in enumerate((self.word_ops, self.place_ops, self.canvas_ops)):
             if ops is not None:
                 ops.set_random_seed(seed + i)
-        if self.word_ops is not None:
+        # Drawn only when asked for, so the default pipeline's samples stay what they were.
+        in_place = self.translation.p_in_place > 0 and np.random.default_rng(seed + 3).random() < self.translation.p_in_place
+        if self.word_ops is not None and not in_place:
             image = self.word_ops(image=image)["image"]
-        if self.place_ops is not None:
+        if self.place_ops is not None and not in_place:
             canvas = self.place_ops(image=fit_word(image))["image"]
             if canvas.shape != (HEIGHT, WIDTH):  # RandomScale may round a side up by a pixel
                 canvas = place(fit_word(canvas))

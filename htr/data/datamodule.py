@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from htr.data.augment import Augmentation, WordTransform
+from htr.data.augment import Augmentation, Translation, WordTransform
 from htr.data.cache import CropCache
 from htr.data.preprocess import Alignment, ImageError, load_crop, load_image, normalize
 from htr.data.readers import (
@@ -136,6 +136,8 @@ class WordDataModule(pl.LightningDataModule):
         charset: ``iam`` (IAM's 79 characters), ``auto`` (from the training labels) or the
             characters themselves. It is linked to ``model.charset`` and saved in checkpoints.
         augmentation: ``none`` | ``translate`` | ``noise`` | ``translate+noise`` (train only).
+        translation: overrides of ``htr.data.augment.Translation`` (how ``translate`` scales,
+            shears and places words; e.g. ``{scale: [0.8, 1.0], p_in_place: 0.2}``).
         align: where words sit on the canvas, ``left`` (IAM) or ``centre``; linked to
             ``model.align`` and saved in checkpoints, so evaluation places words the same way.
         seed: seed of the data order, the augmentation and random splits.
@@ -158,6 +160,7 @@ class WordDataModule(pl.LightningDataModule):
         root: str = "data/synthetic",
         charset: str = "iam",
         augmentation: Augmentation = "none",
+        translation: dict[str, Any] | None = None,
         align: Alignment = "left",
         batch_size: int = 64,
         eval_batch_size: int = 256,
@@ -182,7 +185,11 @@ class WordDataModule(pl.LightningDataModule):
         self.save_hyperparameters(ignore=["charset"])
         self.charset_spec = charset
         self.root = Path(root)
-        self.train_transform = WordTransform(augmentation, seed, align)
+        try:
+            moves = Translation(**(translation or {}))
+        except TypeError as err:
+            raise ValueError(f"data.translation: {err}; fields: scale, p_scale, shear, rotate, p_affine, p_in_place") from None
+        self.train_transform = WordTransform(augmentation, seed, align, moves)
         self.eval_transform = WordTransform("none", seed, align)
         self.test_transform = WordTransform(test_augmentation, seed + 1, align)
         self._splits: dict[str, list[WordSample]] | None = None

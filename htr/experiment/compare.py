@@ -24,6 +24,7 @@ from htr.experiment.figures import (
     save_figures,
     settings_list,
     shift_overlay,
+    worst_read_strip,
 )
 from htr.io import atomic_write_bytes
 
@@ -104,11 +105,14 @@ def write_report(
     probes: ProbeSet,
     settings: dict[str, Any] | None = None,
     title: str = "htr-shortcuts: checkpoint comparison",
+    words: dict[str, Any] | None = None,
 ) -> Path:
     """PNG figures + ``index.html`` (images embedded, opens from disk) under ``out``.
 
     ``metrics[name]`` may hold ``provenance`` (see :mod:`htr.provenance`); ``settings`` are the
     evaluation's settings (probe set, relevance window/stride, seed), shown as they are.
+    ``words[set]`` (``texts``, ``canvases`` and ``readings`` per model, as
+    :func:`htr.experiment.evaluate.evaluate_all` gives them) adds a strip of each set's worst-read words.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +128,13 @@ def write_report(
         "shift_curves": (shift_overlay(names, diags, probes), "Score of the true text vs shift for single probes (the seed's Fig. 5), models overlaid."),
         "deletion_curves": (deletion_overlay(names, diags), "Deletion curves: the score as the pixels with the most positive evidence are replaced first (1, 2, 4 ... pixels, then even steps)."),
     }
+    ref = reference_model(names)
+    for set_name, entry in (words or {}).items():
+        canvases = entry["canvases"].get(ref, next(iter(entry["canvases"].values())))
+        figures[f"worst_read_{set_name}"] = (
+            worst_read_strip(entry["texts"], canvases, entry["readings"]),
+            f"{set_name}: the words read worst (mean CER over the models), with the true text and each model's reading ({ref}'s canvas).",
+        )
     sections = save_figures(out, figures)
     rec_header, rec_rows = recognition_rows(names, metrics)
     sc_header, sc_rows = score_rows(names, diagnoses)

@@ -7,7 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
 from tqdm import tqdm
 
 from htr.argparsing import ArgumentParser
@@ -21,6 +23,12 @@ from htr.io import write_json
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint
 
 log = logging.getLogger("htr.evaluate")
+
+# Real handwriting read in every evaluation (vendored, MIT): name -> {data: WordDataModule settings, split}.
+REAL_SETS: dict[str, dict[str, Any]] = {
+    "real_handwriting": {"data": {"source": "folder", "root": "data/real-handwriting"}, "split": "all"},
+    "real_words": {"data": {"source": "folder", "root": "data/real-words"}, "split": "all"},
+}
 
 
 def checkpoint_name(path: str | Path) -> str:
@@ -46,6 +54,36 @@ def evaluate_split(module: HTRModule, data: WordDataModule, split: str, device: 
     return metrics
 
 
+def read_split(module: HTRModule, data: WordDataModule, split: str, device: str = "cpu") -> tuple[list[str], np.ndarray]:
+    """Every word of ``split`` as the model reads it (its own decoder), in order, and the canvases it read."""
+    data.hparams.test_split = split
+    readings, canvases = [], []
+    module.eval().to(device)
+    with torch.no_grad():
+        for batch in data.test_dataloader():
+            readings += module.predict_texts(batch["image"].to(device))
+            canvases.append((batch["image"][:, 0] * 255).round().to(torch.uint8).numpy())
+    return readings, np.concatenate(canvases)
+
+
+SetWords = tuple[list[str], list[str], np.ndarray]  # true texts, readings, canvases of one set
+
+
+def evaluate_extra_sets(module: HTRModule, extra_sets: dict[str, dict[str, Any]], device: str = "cpu", progress: bool = False) -> tuple[dict[str, Any], dict[str, SetWords]]:
+    """Metrics of ``module`` on each extra set (e.g. real handwriting), with the number of words
+    read exactly; and per set (true texts, readings, canvases) for the worst-read strips."""
+    metrics: dict[str, Any] = {}
+    words: dict[str, SetWords] = {}
+    for name, spec in extra_sets.items():
+        data = WordDataModule(**{**spec.get("data", {}), "num_workers": 0, "charset": module.charset.chars, "align": module.align})
+        split = spec.get("split", "all")
+        metrics[name] = evaluate_split(module, data, split, device, progress)
+        metrics[name]["read"] = round(metrics[name]["acc"] * metrics[name]["n"])  # words read exactly
+        readings, canvases = read_split(module, data, split, device)
+        words[name] = ([s.text for s in data.splits()[split]], readings, canvases)
+    return metrics, words
+
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` where a GPU is visible, else ``cpu``; other names as they are."""
     import torch
@@ -56,10 +94,10 @@ def resolve_device(device: str) -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'checkpoint':<24} {'split':<12} {'CER':>7} {'WER':>7} {'acc':>7} {'n':>7}"
+    head = f"{'checkpoint':<24} {'split':<16} {'CER':>7} {'WER':>7} {'acc':>7} {'n':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['checkpoint']:<24} {r['split']:<12} {r['cer']:>7.4f} {r['wer']:>7.4f} {r['acc']:>7.4f} {r['n']:>7d}")
+        lines.append(f"{r['checkpoint']:<24} {r['split']:<16} {r['cer']:>7.4f} {r['wer']:>7.4f} {r['acc']:>7.4f} {r['n']:>7d}")
     return "\n".join(lines)
 
 
@@ -67,6 +105,10 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="evaluate.py", description=__doc__)
     parser.add_argument("checkpoints", nargs="+", type=str, help="checkpoint files (.ckpt)")
     parser.add_argument("--splits", type=list[str], default=["test", "test_unseen"], help="splits to evaluate")
+    parser.add_argument(
+        "--extra_sets", type=dict[str, dict[str, Any]], default=REAL_SETS,
+        help="more sets read by every checkpoint, name: {data: {WordDataModule settings}, split: name} (default: the two real-handwriting sets; {} for none)",
+    )
     parser.add_argument("--out", type=str, default="reports/compare", help="report folder (metrics.json)")
     parser.add_argument("--device", type=str, default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--progress", type=bool, default=True, help="progress bars")
@@ -85,10 +127,10 @@ def main(args: list[str] | None = None) -> int:
     try:
         settings = DiagnosticsSettings.from_config(cfg)
         modules = load_modules(cfg.checkpoints)
-        results, rows = evaluate_all(cfg, modules)
+        results, rows, words = evaluate_all(cfg, modules)
         print(format_table(rows))
         report_settings = describe(cfg, settings)
-        diagnoses = diagnose_and_report(cfg, settings, modules, results, out, report_settings) if cfg.diagnostics else {}
+        diagnoses = diagnose_and_report(cfg, settings, modules, results, out, report_settings, words) if cfg.diagnostics else {}
         if cfg.wandb:  # with --diagnostics false: the recognition numbers only
             out.mkdir(parents=True, exist_ok=True)
             log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, report_settings)
@@ -128,10 +170,12 @@ def eval_data(cfg: Any, charset: str | None = None, align: str = "left") -> Word
     return WordDataModule(**data, align=align, **({"charset": charset} if charset is not None else {}))
 
 
-def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Metrics of every checkpoint on every split: (results per model, table rows)."""
+def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """Metrics of every checkpoint on every split and extra set: (results per model, table rows,
+    per extra set the true texts, canvases and every model's readings)."""
     results: dict[str, Any] = {}
     rows = []
+    words: dict[str, Any] = {}
     for name, (path, module) in modules.items():
         data = eval_data(cfg, module.charset.chars, module.align)
         data.prepare_data(splits=list(cfg.splits))
@@ -142,11 +186,20 @@ def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[d
                 continue
             results[name][split] = evaluate_split(module, data, split, cfg.device, cfg.progress)
             rows.append({"checkpoint": name, "split": split, **results[name][split]})
-    return results, rows
+        extra, read = evaluate_extra_sets(module, cfg.extra_sets, cfg.device, cfg.progress)
+        for set_name, metrics in extra.items():
+            results[name][set_name] = metrics
+            rows.append({"checkpoint": name, "split": set_name, **metrics})
+            texts, readings, canvases = read[set_name]
+            results[name].setdefault("readings", {})[set_name] = readings
+            entry = words.setdefault(set_name, {"texts": texts, "canvases": {}, "readings": {}})
+            entry["canvases"][name], entry["readings"][name] = canvases, readings
+    return results, rows, words
 
 
 def diagnose_and_report(
     cfg: Any, settings: DiagnosticsSettings, modules: dict[str, tuple[str, HTRModule]], results: dict[str, Any], out: Path, report_settings: dict[str, Any],
+    words: dict[str, Any] | None = None,
 ) -> dict[str, Diagnosis]:
     """All diagnostics of every checkpoint on one probe set (into ``results`` too) and the HTML report."""
     charsets = [m.charset.chars for _, m in modules.values()]
@@ -157,7 +210,7 @@ def diagnose_and_report(
         diagnoses[name] = settings.diagnose(module.model, probes.aligned(module.align), module.charset)
         results[name]["diagnostics"] = diagnoses[name].scores
         results[name]["probes"] = diagnoses[name].probe_rows(probes)
-    index = write_report(out, results, diagnoses, probes, report_settings)
+    index = write_report(out, results, diagnoses, probes, report_settings, words=words)
     log.info("report: %s", index)
     return diagnoses
 

@@ -239,3 +239,32 @@ def deletion_overlay(names: list[str], diagnoses: list[Diagnosis]) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def word_cer(reading: str, truth: str) -> float:
+    """Character error rate of one reading: edit distance / length of the true text."""
+    previous = list(range(len(reading) + 1))
+    for i, t in enumerate(truth, 1):
+        current = [i]
+        for j, r in enumerate(reading, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (t != r)))
+        previous = current
+    return previous[-1] / max(1, len(truth))
+
+
+def worst_read_strip(texts: Sequence[str], canvases: np.ndarray, readings: Mapping[str, Sequence[str]], count: int = 12, columns: int = 4) -> Figure:
+    """The ``count`` words the models read worst (mean CER over the models, then the first in the
+    set), each canvas as the models read it, titled with its true text and every model's reading."""
+    names = list(readings)
+    mean_cer = [np.mean([word_cer(readings[n][i], t) for n in names]) for i, t in enumerate(texts)]
+    worst = sorted(range(len(texts)), key=lambda i: (-mean_cer[i], i))[: min(count, len(texts))]
+    rows = max(1, math.ceil(len(worst) / columns))
+    fig = Figure(figsize=(3.2 * columns, (0.9 + 0.22 * len(names)) * rows + 0.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, i in zip(axes, worst):
+        ax.imshow(canvases[i], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        lines = [f"true: {texts[i]!r}", *[f"{n}: {readings[n][i]!r}" for n in names]]
+        ax.set_title("\n".join(lines), fontsize=8, loc="left")
+    return fig

@@ -31,7 +31,7 @@ import numpy as np
 
 from htr.data.synthetic.fonts import FontSpec, available_fonts, heldout_fonts, split_fonts
 from htr.data.synthetic.text import sample_text
-from htr.data.synthetic.writer import Writer, render_word, sample_writer
+from htr.data.synthetic.writer import NO_HAND, Hand, Writer, render_word, sample_hand, sample_writer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ GENERATOR_VERSION = 3
 SPLITS = ("train", "val", "test", "test_unseen")
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "test_unseen": 4}
 _WRITER_STREAM = 7  # seeds writers apart from samples
+_HAND_STREAM = 11  # seeds the shape habits (Hand) apart from everything that existed before them
 
 
 @dataclass
@@ -66,6 +67,14 @@ class SyntheticConfig:
     word_freq_power: float = 1.0
     # Font size (em, px) range of the raw rendering; IAM crops are ~40-120 px high.
     font_size: tuple[int, int] = (36, 72)
+    # Letter shapes beyond the fonts' (htr/data/synthetic/strokes.py): share of writers whose
+    # strokes are redrawn along their centre line with a round pen, the largest centre-line
+    # displacement (fraction of the size), and share of print-font writers who join letters.
+    p_restroke: float = 0.0
+    restroke_jitter: float = 0.04
+    p_connect: float = 0.0
+    # Text as in prose: share of words with punctuation attached ("said," "Roy's" "Mr.").
+    p_attached: float = 0.0
 
     def __post_init__(self) -> None:
         if self.heldout_fonts is not None:
@@ -113,15 +122,26 @@ def split_writer(config: SyntheticConfig, split: str, writer_id: int) -> Writer:
     return sample_writer(_choose_font(config.fonts(split), rng), rng, config.font_size)
 
 
+def split_hand(config: SyntheticConfig, split: str, writer_id: int, joined: bool) -> Hand:
+    """The shape habits of writer ``writer_id`` of ``split`` (deterministic; NO_HAND when none)."""
+    if config.p_restroke <= 0 and config.p_connect <= 0:
+        return NO_HAND
+    rng = np.random.default_rng(np.random.SeedSequence([GENERATOR_VERSION, config.seed, _SPLIT_CODE[split], _HAND_STREAM, writer_id]))
+    return sample_hand(rng, config.p_restroke, config.restroke_jitter, config.p_connect, joined)
+
+
 def render_sample_with_writer(config: SyntheticConfig, split: str, index: int) -> tuple[np.ndarray, str, Writer]:
     """:func:`render_sample` that also says which writer wrote the sample."""
     check_split(split)
     if index < 0:
         raise ValueError(f"index must be >= 0, got {index}")
     rng = np.random.default_rng(np.random.SeedSequence([GENERATOR_VERSION, config.seed, _SPLIT_CODE[split], index]))
-    writer = split_writer(config, split, int(rng.integers(config.n_writers)))
+    writer_id = int(rng.integers(config.n_writers))
+    writer = split_writer(config, split, writer_id)
     text = sample_text(config, rng, writer.font.chars)
-    return render_word(writer, text, rng), text, writer
+    hand = split_hand(config, split, writer_id, writer.font.joined)
+    hand_rng = None if hand == NO_HAND else np.random.default_rng(np.random.SeedSequence([GENERATOR_VERSION, config.seed, _SPLIT_CODE[split], index, _HAND_STREAM]))
+    return render_word(writer, text, rng, hand, hand_rng), text, writer
 
 
 def render_sample(config: SyntheticConfig | None, split: str, index: int) -> tuple[np.ndarray, str]:

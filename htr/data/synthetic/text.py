@@ -43,6 +43,24 @@ PUNCTUATION_TOKENS: dict[str, float] = {
     "*": 0.001,
     "+": 0.001,
 }
+# Prose punctuation written onto a word ("said," "Roy's" "(see"), and abbreviations with their dot.
+ATTACHED_PUNCTUATION: dict[str, float] = {
+    ",": 0.32,
+    ".": 0.28,
+    "'s": 0.12,
+    ";": 0.04,
+    ":": 0.04,
+    "?": 0.04,
+    "!": 0.03,
+    '"': 0.03,  # closing quote
+    '"word': 0.03,  # opening quote
+    ")": 0.02,
+    "(word": 0.02,
+    "abbreviation": 0.03,
+}
+ABBREVIATIONS = ("Mr.", "Mrs.", "Dr.", "St.", "Mr", "Mrs")
+_ATTACHED = tuple(ATTACHED_PUNCTUATION)
+_ATTACHED_CDF = np.cumsum(np.asarray(list(ATTACHED_PUNCTUATION.values())) / sum(ATTACHED_PUNCTUATION.values()))
 _PUNCT = tuple(PUNCTUATION_TOKENS)
 _PUNCT_CDF = np.cumsum(np.asarray(list(PUNCTUATION_TOKENS.values())) / sum(PUNCTUATION_TOKENS.values()))
 
@@ -56,6 +74,7 @@ class TextConfig(Protocol):
     p_upper: float
     vocabulary_size: int
     word_freq_power: float
+    p_attached: float
 
 
 def label_ok(text: str) -> bool:
@@ -109,6 +128,16 @@ def sample_number(rng: np.random.Generator) -> str:
     return f"{n}{suffix}"
 
 
+def attach_punctuation(word: str, rng: np.random.Generator) -> str:
+    """``word`` as prose writes it: with a comma, full stop, possessive, quote or bracket, or an abbreviation."""
+    kind = _ATTACHED[_pick(_ATTACHED_CDF, rng)]
+    if kind == "abbreviation":
+        return ABBREVIATIONS[int(rng.integers(len(ABBREVIATIONS)))]
+    if kind.endswith("word"):  # an opening mark goes before the word
+        return kind[0] + word
+    return word + kind
+
+
 def sample_text(config: TextConfig, rng: np.random.Generator, chars: str = IAM_CHARSET) -> str:
     """One IAM-like label that uses only ``chars`` (resampled until it does)."""
     words, cdf = vocabulary(config.vocabulary_size, config.word_freq_power)
@@ -126,6 +155,8 @@ def sample_text(config: TextConfig, rng: np.random.Generator, chars: str = IAM_C
                 text = text.upper()
             elif v < config.p_upper + config.p_capitalized:
                 text = text[:1].upper() + text[1:]
+            if config.p_attached > 0 and rng.random() < config.p_attached:
+                text = attach_punctuation(text, rng)
         if label_ok(text) and set(text) <= allowed:
             return text
     return "the"  # every usable font has all letters

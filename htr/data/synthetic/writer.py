@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from htr.data.synthetic.fonts import FontSpec, em_scale, pil_font
+from htr.data.synthetic.strokes import connector, draw_segments, entry_point, exit_point, restroke, stroke_width
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,36 @@ class Writer:
     elastic: float  # amplitude of the elastic distortion
     ink: float  # ink gray level (0 black .. 255 white)
     pressure: float  # sd of the pen-pressure variation of the ink gray
+
+
+@dataclass(frozen=True)
+class Hand:
+    """Letter-shape habits beyond the font (``htr.data.synthetic.strokes``), lengths as fractions
+    of the font size. Drawn from a random stream of their own, so a writer with none of them
+    writes exactly the image it wrote before they existed."""
+
+    restroke: bool = False  # strokes redrawn along the letters' centre line with a round pen
+    pen: float = 0.04  # that pen's width (a ballpoint's: thinner than most fonts' strokes)
+    jitter: float = 0.0  # amplitude of the centre line's smooth displacement
+    jitter_cell: float = 0.5  # its correlation length (about a letter: a new letter form, not a warp)
+    connect: float = 0.0  # chance that two neighbouring lowercase letters of a print font are joined
+
+
+NO_HAND = Hand()
+
+
+def sample_hand(rng: np.random.Generator, p_restroke: float, restroke_jitter: float, p_connect: float, joined: bool) -> Hand:
+    """A writer's shape habits: with chance ``p_restroke`` a round-pen writer whose centre line
+    wanders by up to ``restroke_jitter`` of the size, with chance ``p_connect`` (fonts that do
+    not join letters) a writer who joins most letters."""
+    restroked = bool(rng.random() < p_restroke)
+    pen = float(np.exp(rng.uniform(np.log(0.02), np.log(0.06))))
+    jitter = float(rng.uniform(0.2, 1.0)) * restroke_jitter if restroked else 0.0
+    cell = float(rng.uniform(0.3, 0.7))
+    connect = float(rng.uniform(0.5, 1.0)) if (not joined and rng.random() < p_connect) else 0.0
+    if not restroked and connect == 0.0:
+        return NO_HAND
+    return Hand(restroke=restroked, pen=pen, jitter=jitter, jitter_cell=cell, connect=connect)
 
 
 def sample_writer(font: FontSpec, rng: np.random.Generator, font_size: tuple[int, int] = (36, 72)) -> Writer:
@@ -90,9 +121,12 @@ def _ink_joined(writer: Writer, text: str, rng: np.random.Generator, size: int) 
     return np.asarray(mask, dtype=np.uint8), stretch
 
 
-def _ink_glyphs(writer: Writer, text: str, rng: np.random.Generator, size: int) -> np.ndarray:
-    """The word drawn glyph by glyph, each with its own size, rotation, rise and spacing."""
+def _ink_glyphs(writer: Writer, text: str, rng: np.random.Generator, size: int, hand: Hand = NO_HAND, hand_rng: np.random.Generator | None = None) -> np.ndarray:
+    """The word drawn glyph by glyph, each with its own size, rotation, rise and spacing; with a
+    connecting ``hand``, neighbouring lowercase letters joined by a cursive stroke."""
     font = pil_font(str(writer.font.path), size)
+    x_height = -float(font.getbbox("x", anchor="ls")[1])
+    previous: tuple[str, tuple[float, float] | None, float] | None = None  # last letter, its exit point, its stroke width
     ascent, descent = font.getmetrics()
     pad = int(0.6 * size) + 8
     width = int(font.getlength(text) * (1.4 + max(0.0, writer.tracking)) + 2 * pad + size)
@@ -113,6 +147,8 @@ def _ink_glyphs(writer: Writer, text: str, rng: np.random.Generator, size: int) 
             c, s = scale * math.cos(turn), scale * math.sin(turn)
             tx, ty = x - (c * ox - s * oy), baseline + rise - (s * ox + c * oy)
             warped = cv2.warpAffine(np.asarray(glyph), np.float32([[c, -s, tx], [s, c, ty]]), (width, height), flags=cv2.INTER_LINEAR)
+            if hand.connect > 0 and hand_rng is not None:
+                previous = _join(canvas, warped, ch, previous, baseline + rise, x_height * scale, size, hand, hand_rng)
             np.maximum(canvas, warped, out=canvas)
         x += max(gap, 0.35 * advance)
         if x > width - pad:  # never runs off: the canvas is 1.4x the shaped width
@@ -121,13 +157,29 @@ def _ink_glyphs(writer: Writer, text: str, rng: np.random.Generator, size: int) 
     return canvas[:, : int(cols[-1]) + pad] if len(cols) else canvas
 
 
+def _join(
+    canvas: np.ndarray, glyph: np.ndarray, ch: str, previous: tuple[str, tuple[float, float] | None, float] | None,
+    baseline: float, x_height: float, size: int, hand: Hand, rng: np.random.Generator,
+) -> tuple[str, tuple[float, float] | None, float]:
+    """Draw the join from the previous letter into ``glyph`` (if both are lowercase letters and the
+    writer joins them this time); returns this letter's (char, exit point, stroke width)."""
+    ink = glyph > 127
+    width = stroke_width(ink) if ink.any() else 1.0
+    if previous is not None and ch.islower() and previous[0].islower() and previous[1] is not None and rng.random() < hand.connect:
+        entry = entry_point(glyph, baseline, x_height)
+        start = previous[1]
+        if entry is not None and 0 < entry[0] - start[0] < 0.8 * size:
+            sag = float(rng.uniform(0.0, 0.15)) * x_height
+            pen = 0.6 * min(width, previous[2])  # joins are hairlines of the letters' strokes
+            np.maximum(canvas, draw_segments(canvas.shape, connector(start, entry, sag), pen), out=canvas)
+    return ch, exit_point(glyph, baseline, x_height), width
+
+
 def _adjust_pen(ink: np.ndarray, target: float) -> np.ndarray:
     """Thicken or thin the strokes towards the pen width ``target`` (px)."""
-    binary = (ink > 128).astype(np.uint8)
+    binary = ink > 128
     area = int(binary.sum())
-    edge = area - int(cv2.erode(binary, np.ones((3, 3), np.uint8)).sum())
-    thickness = 2.0 * area / max(1, edge)  # ~ mean stroke width in px
-    diff = target - thickness
+    diff = target - stroke_width(binary)
     if diff > 1.0:
         k = int(min(5, round(diff))) + 1
         return cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -196,8 +248,13 @@ def _scan(alpha: np.ndarray, writer: Writer, rng: np.random.Generator, size: int
     return np.clip(img[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_word(writer: Writer, text: str, rng: np.random.Generator) -> np.ndarray:
-    """``text`` written by ``writer`` and scanned: one IAM-like word crop (2-D uint8)."""
+def render_word(writer: Writer, text: str, rng: np.random.Generator, hand: Hand = NO_HAND, hand_rng: np.random.Generator | None = None) -> np.ndarray:
+    """``text`` written by ``writer`` and scanned: one IAM-like word crop (2-D uint8).
+
+    ``hand`` (re-stroking, joins) draws only from ``hand_rng``: every other random choice, and so
+    the image of a writer without them, is the same as without ``hand``."""
+    if hand != NO_HAND and hand_rng is None:
+        raise ValueError("render_word: a hand with shape habits needs its own hand_rng")
     font = writer.font
     if not text or not set(text) <= set(font.chars):
         raise ValueError(f"font {font.name} cannot render {text!r}")
@@ -205,8 +262,12 @@ def render_word(writer: Writer, text: str, rng: np.random.Generator) -> np.ndarr
     if font.joined:
         ink, stretch = _ink_joined(writer, text, rng, size)
     else:
-        ink, stretch = _ink_glyphs(writer, text, rng, size), None
+        ink, stretch = _ink_glyphs(writer, text, rng, size, hand, hand_rng), None
     pen = writer.pen * size * float(np.exp(rng.normal(0.0, 0.1)))
-    ink = _adjust_pen(ink, pen)
+    if hand.restroke:
+        pen = hand.pen * size * float(np.exp(hand_rng.normal(0.0, 0.1)))
+        ink = restroke(ink, max(1.0, pen), hand.jitter * size, hand.jitter_cell * size, hand_rng)
+    else:
+        ink = _adjust_pen(ink, pen)
     ink = _warp(ink, stretch, writer, rng, size, len(text))
     return _scan(ink, writer, rng, size)

@@ -1,0 +1,201 @@
+"""Letter shapes beyond the fonts (re-stroking, joins, prose text), the translation settings, the
+real-handwriting sets and the worst-read strip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from htr.data.augment import Translation, WordTransform
+from htr.data.datamodule import WordDataModule
+from htr.data.preprocess import crop_to_canvas, fit_word, normalize_contrast
+from htr.data.synthetic import SyntheticConfig, render_sample, split_writer
+from htr.data.synthetic.strokes import centre_line_segments, draw_segments, restroke, thin
+from htr.data.synthetic.text import attach_punctuation, label_ok, sample_text
+from htr.data.synthetic.writer import NO_HAND, Hand, _ink_glyphs
+from htr.experiment.figures import word_cer, worst_read_strip
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ring_and_bar() -> np.ndarray:
+    """A thick ring and a thick bar: shapes whose centre lines are known."""
+    mask = np.zeros((80, 200), np.uint8)
+    cv2.circle(mask, (40, 40), 25, 255, 9)
+    cv2.line(mask, (100, 40), (180, 40), 255, 9)
+    return mask
+
+
+def distance_to(mask: np.ndarray) -> np.ndarray:
+    """Distance of every pixel to the nearest True pixel of ``mask``."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+
+
+def test_thin_gives_a_connected_one_pixel_centre_line():
+    mask = ring_and_bar()
+    skeleton = thin(mask > 0)
+    # One pixel wide: no 2x2 block of skeleton pixels.
+    s = skeleton.astype(np.uint8)
+    assert (s[:-1, :-1] + s[1:, :-1] + s[:-1, 1:] + s[1:, 1:]).max() < 4
+    # Connectivity kept: still two shapes, and the ring still has its hole.
+    n, _ = cv2.connectedComponents(s, connectivity=8)
+    assert n - 1 == 2
+    assert not skeleton[40, 40] and not skeleton[25:56, 25:56][10:21, 10:21].any()
+    # On the centre: the bar's line is its middle row, the ring's at its radius.
+    assert skeleton[38:43, 110:170].any(axis=0).all() and not skeleton[:35, 100:].any()
+    ys, xs = np.nonzero(skeleton[:, :80])
+    radius = np.hypot(ys - 40, xs - 40)
+    assert np.abs(radius - 25).max() <= 2.0
+
+
+def test_restroke_without_jitter_draws_the_centre_line_with_the_pen():
+    mask = ring_and_bar()
+    skeleton = thin(mask > 0)
+    pen = 3.0
+    out = restroke(mask, pen, 0.0, 20.0, np.random.default_rng(0)) > 127
+    # Every pixel of the new ink lies within the pen's radius of the old centre line ...
+    assert distance_to(skeleton)[out].max() <= pen / 2 + 1.5
+    # ... and the new stroke covers the whole centre line, at about the pen's width (not the font's 9 px).
+    assert out[skeleton].all()
+    assert out[40, 100:180].sum() == 80 and out[:, 140].sum() <= pen + 2
+
+
+def test_restroke_jitter_is_seeded_and_stays_near_the_centre_line():
+    mask = ring_and_bar()
+    skeleton = thin(mask > 0)
+    jitter = 2.0
+    a = restroke(mask, 2.0, jitter, 20.0, np.random.default_rng(1))
+    b = restroke(mask, 2.0, jitter, 20.0, np.random.default_rng(1))
+    c = restroke(mask, 2.0, jitter, 20.0, np.random.default_rng(2))
+    assert a.tobytes() == b.tobytes()
+    assert a.tobytes() != c.tobytes()
+    straight = restroke(mask, 2.0, 0.0, 20.0, np.random.default_rng(1))
+    assert a.tobytes() != straight.tobytes()  # the jitter moved the line
+    # A smooth displacement of sd ``jitter``: the ink keeps within a few of its sd of the old line.
+    assert distance_to(skeleton)[a > 127].max() <= 1.0 + 4 * jitter + 1.5
+
+
+def test_centre_line_segments_keep_dots():
+    skeleton = np.zeros((10, 10), bool)
+    skeleton[2, 2] = True  # a lone dot (the dot of an i)
+    skeleton[6, 3:8] = True  # a short line
+    segments = centre_line_segments(skeleton)
+    assert len(segments) == 4 + 1  # four links along the line, one zero-length segment for the dot
+    drawn = draw_segments(skeleton.shape, segments, 1.0) > 0
+    assert drawn[2, 2] and drawn[6, 3:8].all()
+
+
+def print_writer(config: SyntheticConfig):
+    """The first training writer whose font draws glyph by glyph (does not join letters)."""
+    return next(w for w in (split_writer(config, "train", i) for i in range(200)) if not w.font.joined)
+
+
+def test_joins_connect_the_letters_of_a_print_font():
+    writer = print_writer(SyntheticConfig())
+    plain = _ink_glyphs(writer, "minimum", np.random.default_rng(0), 60)
+    joined = _ink_glyphs(writer, "minimum", np.random.default_rng(0), 60, Hand(connect=1.0), np.random.default_rng(5))
+    again = _ink_glyphs(writer, "minimum", np.random.default_rng(0), 60, Hand(connect=1.0), np.random.default_rng(5))
+    assert joined.tobytes() == again.tobytes()
+    parts = [cv2.connectedComponents((im > 127).astype(np.uint8), connectivity=8)[0] - 1 for im in (plain, joined)]
+    assert parts[1] < parts[0]  # letters that stood apart are now one stroke
+    # The joins only add ink: every pixel of the print letters is still there.
+    assert (joined >= plain).all() and (joined > plain).sum() > 0
+
+
+def test_default_generator_is_unchanged_and_hands_are_seeded():
+    base = SyntheticConfig()
+    off = SyntheticConfig(restroke_jitter=0.08)  # no writer re-strokes or joins: nothing changes
+    hands = SyntheticConfig(p_restroke=1.0, p_connect=1.0)
+    for i in range(6):
+        a, ta = render_sample(base, "train", i)
+        b, tb = render_sample(off, "train", i)
+        assert ta == tb and a.tobytes() == b.tobytes()
+        c, tc = render_sample(hands, "train", i)
+        d, td = render_sample(hands, "train", i)
+        assert tc == ta and td == tc and c.tobytes() == d.tobytes()  # same word, same writer, seeded
+        assert c.tobytes() != a.tobytes()  # ... in the re-stroked hand
+    other = SyntheticConfig(p_restroke=1.0, p_connect=1.0, seed=1)
+    assert any(render_sample(other, "train", i)[0].tobytes() != render_sample(hands, "train", i)[0].tobytes() for i in range(3))
+
+
+def test_restroked_writers_share_the_configured_fraction():
+    from htr.data.synthetic.dataset import split_hand
+
+    config = SyntheticConfig(p_restroke=0.5, p_connect=0.5)
+    hands = [split_hand(config, "train", i, joined=False) for i in range(400)]
+    assert 0.4 < np.mean([h.restroke for h in hands]) < 0.6
+    assert 0.4 < np.mean([h.connect > 0 for h in hands]) < 0.6
+    assert all(h.connect == 0 for h in (split_hand(config, "train", i, joined=True) for i in range(50)))
+    assert split_hand(SyntheticConfig(), "train", 0, joined=False) == NO_HAND
+
+
+def test_prose_punctuation_makes_valid_labels():
+    rng = np.random.default_rng(0)
+    attached = [attach_punctuation("said", rng) for _ in range(500)]
+    assert {"said,", "said.", "said's", '"said', "(said"} <= set(attached)
+    assert any(a in ("Mr.", "Mrs.", "Dr.", "St.") for a in attached)
+    config = SyntheticConfig(p_attached=0.3)
+    texts = [sample_text(config, np.random.default_rng(i)) for i in range(1500)]
+    assert all(label_ok(t) for t in texts)
+    with_marks = [t for t in texts if any(c.isalpha() for c in t) and any(c in ",.;:'\"()?!" for c in t)]
+    assert 0.15 < len(with_marks) / len(texts) < 0.4  # ~30 % of the ~88 % that are words
+    plain = [sample_text(SyntheticConfig(), np.random.default_rng(i)) for i in range(1500)]
+    assert sum(any(c.isalpha() for c in t) and any(c in ",.;:\"()?!" for c in t) for t in plain) < 0.02 * len(plain)
+
+
+def ink_extent(canvas: np.ndarray) -> tuple[int, int]:
+    """Height and width of the ink's bounding box."""
+    rows, cols = np.nonzero(canvas < 160)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def test_translation_settings():
+    crop = normalize_contrast(render_sample(SyntheticConfig(), "train", 1)[0])
+    # p_in_place = 1: the baseline's canvas, whatever the seed.
+    still = WordTransform("translate", seed=3, translation=Translation(p_in_place=1.0))
+    for i in range(4):
+        assert np.array_equal(still(crop, index=i), crop_to_canvas(crop))
+    # No shrinking, no shear: the fitted word keeps its full size (only its place changes).
+    full = WordTransform("translate", seed=3, translation=Translation(scale=(1.0, 1.0), p_affine=0.0))
+    fitted = ink_extent(fit_word(crop))
+    for i in range(4):
+        height, width = ink_extent(full(crop, index=i))
+        assert height >= fitted[0] - 1 and width >= fitted[1] - 1
+    # Default shrinking makes words smaller on average than a narrow range does.
+    def mean_height(t: WordTransform) -> float:
+        return float(np.mean([ink_extent(t(crop, index=i))[0] for i in range(40)]))
+    wide = WordTransform("translate", seed=0, translation=Translation())
+    narrow = WordTransform("translate", seed=0, translation=Translation(scale=(0.8, 1.0)))
+    assert mean_height(narrow) > mean_height(wide)
+    for bad, field in (({"scale": (0.5, 1.2)}, "scale"), ({"p_in_place": 2.0}, "p_in_place")):
+        with pytest.raises(ValueError, match=f"data.translation.{field}"):
+            Translation(**bad)
+    with pytest.raises(ValueError, match="data.translation"):
+        WordDataModule(translation={"zoom": 2})
+
+
+@pytest.mark.parametrize(("root", "n"), [("data/real-handwriting", 300), ("data/real-words", 8)])
+def test_real_sets_load_through_the_folder_reader(root: str, n: int):
+    data = WordDataModule(source="folder", root=str(ROOT / root), num_workers=0)
+    words = data.splits()["all"]
+    assert len(words) == n and all(w.text and " " not in w.text for w in words)
+    item = data.dataset("all")[0]
+    assert tuple(item["image"].shape) == (1, 32, 128) and item["text"] == words[0].text
+    assert (ROOT / root / "LICENSE").is_file() or list((ROOT / root).glob("LICENSE*"))
+
+
+def test_word_cer_and_the_worst_read_strip():
+    assert word_cer("the", "the") == 0.0
+    assert word_cer("tho", "the") == pytest.approx(1 / 3)
+    assert word_cer("", "and") == 1.0
+    assert word_cer("hello", "he") == pytest.approx(3 / 2)
+    texts = ["the", "and", "word", "of"]
+    canvases = np.full((4, 32, 128), 255, np.uint8)
+    readings = {"a": ["the", "aud", "xxxx", "of"], "b": ["the", "and", "wxrd", "o"]}
+    fig = worst_read_strip(texts, canvases, readings, count=2, columns=2)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    assert [t.splitlines()[0] for t in titles] == ["true: 'word'", "true: 'of'"]  # mean CER 0.625, then 0.25
+    assert "a: 'xxxx'" in titles[0] and "b: 'wxrd'" in titles[0]
