@@ -117,6 +117,8 @@ def test_default_generator_is_unchanged_and_hands_are_seeded():
         d, td = render_sample(hands, "train", i)
         assert tc == ta and td == tc and c.tobytes() == d.tobytes()  # same word, same writer, seeded
         assert c.tobytes() != a.tobytes()  # ... in the re-stroked hand
+    # Options that are off are not in the manifests: data generated before they existed stays valid.
+    assert off.to_dict() == base.to_dict() and "p_restroke" in hands.to_dict() and "p_attached" not in hands.to_dict()
     other = SyntheticConfig(p_restroke=1.0, p_connect=1.0, seed=1)
     assert any(render_sample(other, "train", i)[0].tobytes() != render_sample(hands, "train", i)[0].tobytes() for i in range(3))
 
@@ -199,3 +201,44 @@ def test_word_cer_and_the_worst_read_strip():
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
     assert [t.splitlines()[0] for t in titles] == ["true: 'word'", "true: 'of'"]  # mean CER 0.625, then 0.25
     assert "a: 'xxxx'" in titles[0] and "b: 'wxrd'" in titles[0]
+
+
+@pytest.mark.slow
+def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
+    import json
+
+    import torch
+
+    from conftest import TINY, WORDS, write_folder_dataset
+    from htr.experiment.ablation import main as ablation_main
+    from htr.model.module import HTRModule
+
+    start = HTRModule(**TINY)
+    init = tmp_path / "start.ckpt"
+    torch.save({"state_dict": start.state_dict(), "hyper_parameters": dict(start.hparams)}, init)
+    words = write_folder_dataset(tmp_path / "words", WORDS, per_word=1)
+    variants = {
+        "control": {},
+        "restroke": {"synthetic": {"p_restroke": 1.0}, "description": "all re-stroked"},
+        "narrow": {"augmentation": "translate", "translation": {"scale": [0.8, 1.0]}},
+    }
+    args = [
+        "--init", str(init), "--samples", "16", "--n_val", "4", "--batch_size", "8", "--num_workers", "0", "--warmup_steps", "1",
+        "--data_dir", str(tmp_path / "generated"), "--results", str(tmp_path / "results"),
+        "--eval_sets", json.dumps({"words": {"data": {"source": "folder", "root": str(words)}, "split": "test"}}),
+        "--variants", json.dumps(variants),
+    ]
+    assert ablation_main(args) == 0
+    results = {n: json.loads((tmp_path / "results" / f"{n}.json").read_text()) for n in variants}
+    assert results["narrow"]["recipe"]["translation"] == {"scale": [0.8, 1.0]} and results["narrow"]["recipe"]["augmentation"] == "translate"
+    assert all(r["words"]["n"] == len(WORDS) and r["recipe"]["samples"] == 16 for r in results.values())
+    # Same generator settings, same generated set: the control's set serves "narrow" too.
+    assert len(list((tmp_path / "generated").iterdir())) == 2
+    # Each variant trained from the same start: the three models read the set differently from it, or alike.
+    assert {r["recipe"]["init"] for r in results.values()} == {str(init)}
+    # A second call trains nothing (the results exist) and prints the table against the control.
+    stamps = {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}
+    assert ablation_main(args) == 0
+    assert stamps == {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}
+    assert ablation_main([*args, "--only", "[nothing]"]) == 2
+    assert ablation_main([*args, "--variants", json.dumps({"control": {"zoom": 2}})]) == 2

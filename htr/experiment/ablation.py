@@ -180,6 +180,8 @@ def main(args: list[str] | None = None) -> int:
         return 2
     todo = list(cfg.only) if cfg.only else list(cfg.variants)  # in the order asked for
     try:
+        for name in cfg.variants:  # a bad variant stops the ablation before any run, not hours in
+            variant_settings(cfg, name)
         for name in todo:
             if (Path(cfg.results) / f"{name}.json").is_file():
                 log.info("%s: results exist; skipped", name)

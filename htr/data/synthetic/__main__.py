@@ -1,7 +1,7 @@
 """CLI of the synthetic dataset.
 
     python -m htr.data.synthetic generate --root data/synthetic [--n_train N ...]
-    python -m htr.data.synthetic contact-sheet --out data/contact_sheet.png [--real data/real-words]
+    python -m htr.data.synthetic contact-sheet --out data/contact_sheet.png [--real data/real-handwriting data/real-words]
     python -m htr.data.synthetic fonts          # fonts found, style, split role, dropped characters
     python -m htr.data.synthetic bench          # render vs load speed
 """
@@ -52,18 +52,18 @@ def _grid(tiles: list[np.ndarray], columns: int, title: str) -> np.ndarray:
     return np.asarray(im)
 
 
-def contact_sheet(out: str | Path, config: SyntheticConfig | None = None, n: int = 24, real: str | Path | None = None) -> Path:
-    """PNG of real words (if ``real`` holds a labels.tsv) beside synthetic train and held-out-font
-    samples: each raw crop next to the 32x128 canvas the model sees (2x, framed)."""
+def contact_sheet(out: str | Path, config: SyntheticConfig | None = None, n: int = 24, real: Sequence[str | Path] = (), real_words: int = 9) -> Path:
+    """PNG of real words (the first ``real_words`` of each folder in ``real`` with a labels.tsv)
+    beside synthetic train and held-out-font samples: each raw crop next to the 32x128 canvas the
+    model sees (2x, framed)."""
     config = config or SyntheticConfig()
     sections = []
-    if real is not None:
-        real = Path(real)
+    for folder in map(Path, real):
         tiles = []
-        for line in (real / "labels.tsv").read_text(encoding="utf-8").splitlines():
+        for line in (folder / "labels.tsv").read_text(encoding="utf-8").splitlines()[:real_words]:
             rel, text = line.split("\t", 1)
-            tiles.append(_tile(load_image(real / rel), f"real: {text}"))
-        sections.append(_grid(tiles, 3, f"Real handwriting ({real}): raw scan | canvas after preprocessing"))
+            tiles.append(_tile(load_image(folder / rel), f"real: {text}"))
+        sections.append(_grid(tiles, 3, f"Real handwriting ({folder}): raw scan | canvas after preprocessing"))
     for split, title in (("train", "Synthetic training writers"), ("test_unseen", "Synthetic held-out fonts (test_unseen)")):
         tiles = []
         for i in range(n if split == "train" else n // 2):
@@ -134,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     c = sub.add_parser("contact-sheet", help="PNG of synthetic samples beside real words")
     c.add_argument("--out", default="data/contact_sheet.png")
     c.add_argument("--n", type=int, default=24, help="training samples shown (held-out: half as many)")
-    c.add_argument("--real", default=None, help="folder with labels.tsv of real word images (e.g. data/real-words)")
+    c.add_argument("--real", nargs="*", default=[], help="folders with a labels.tsv of real word images (e.g. data/real-handwriting data/real-words)")
+    c.add_argument("--real_words", type=int, default=9, help="words shown of each real folder")
     common(c)
     f = sub.add_parser("fonts", help="list fonts, style, split role and dropped characters")
     common(f)
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             nbytes = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
             print(f"{root}: ready in {time.perf_counter() - t0:.1f} s, {nbytes / 2**20:.1f} MiB")
         elif args.command == "contact-sheet":
-            print(contact_sheet(args.out, config, n=args.n, real=args.real))
+            print(contact_sheet(args.out, config, n=args.n, real=args.real, real_words=args.real_words))
         elif args.command == "fonts":
             unseen = {f.name for f in config.fonts("test_unseen")}
             fonts = available_fonts(config.extra_fonts)

@@ -91,7 +91,15 @@ class SyntheticConfig:
         return getattr(self, f"n_{split}")
 
     def to_dict(self) -> dict:
+        """The config as the manifests record it. Letter-shape and prose options that are off are
+        left out: they change no image, so data made before they existed stays valid."""
         d = dataclasses.asdict(self)
+        if self.p_restroke <= 0:
+            del d["p_restroke"], d["restroke_jitter"]
+        if self.p_connect <= 0:
+            del d["p_connect"]
+        if self.p_attached <= 0:
+            del d["p_attached"]
         d["heldout_fonts"] = None if self.heldout_fonts is None else list(self.heldout_fonts)
         d["font_size"] = list(self.font_size)
         return d

@@ -22,27 +22,46 @@ _NEIGHBOURS = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, 
 _FORWARD = ((0, 1), (1, 1), (1, 0), (1, -1))
 
 
+def _zhang_suen_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For each of the 256 neighbourhoods (bit i = neighbour P(i + 2)), whether the centre pixel
+    goes in the first and in the second sub-iteration of Zhang-Suen thinning."""
+    tables = np.zeros((2, 256), bool)
+    for code in range(256):
+        p = [(code >> i) & 1 for i in range(8)]
+        count = sum(p)
+        transitions = sum(p[i] == 0 and p[(i + 1) % 8] == 1 for i in range(8))
+        p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
+        if 2 <= count <= 6 and transitions == 1:
+            tables[0, code] = not (p2 and p4 and p6) and not (p4 and p6 and p8)
+            tables[1, code] = not (p2 and p4 and p8) and not (p2 and p6 and p8)
+    return tables[0], tables[1]
+
+
+_DELETE_FIRST, _DELETE_SECOND = _zhang_suen_tables()
+
+
 def thin(mask: np.ndarray) -> np.ndarray:
     """The one-pixel centre line of a binary mask (Zhang & Suen 1984), as a bool array."""
-    img = np.pad(mask.astype(bool), 1).astype(np.uint8)
+    out = np.zeros(mask.shape, bool)
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return out
+    y0, x0 = rows.min(), cols.min()
+    img = np.pad(mask[y0 : rows.max() + 1, x0 : cols.max() + 1].astype(np.uint8), 1)  # only the ink's box
     h, w = img.shape
     while True:
         changed = False
-        for step in (0, 1):
-            p = [img[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx] for dy, dx in _NEIGHBOURS]
-            count = sum(q.astype(np.int8) for q in p)
-            transitions = sum(((p[i] == 0) & (p[(i + 1) % 8] == 1)).astype(np.int8) for i in range(8))
-            p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
-            if step == 0:
-                keep = (p2 & p4 & p6) | (p4 & p6 & p8)
-            else:
-                keep = (p2 & p4 & p8) | (p2 & p6 & p8)
-            delete = (img[1:-1, 1:-1] == 1) & (count >= 2) & (count <= 6) & (transitions == 1) & (keep == 0)
+        for table in (_DELETE_FIRST, _DELETE_SECOND):
+            code = np.zeros((h - 2, w - 2), np.uint8)
+            for bit, (dy, dx) in enumerate(_NEIGHBOURS):
+                code |= img[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx] << bit
+            delete = (img[1:-1, 1:-1] == 1) & table[code]
             if delete.any():
                 img[1:-1, 1:-1][delete] = 0
                 changed = True
         if not changed:
-            return img[1:-1, 1:-1].astype(bool)
+            out[y0 : y0 + h - 2, x0 : x0 + w - 2] = img[1:-1, 1:-1].astype(bool)
+            return out
 
 
 def stroke_width(mask: np.ndarray) -> float:
