@@ -191,8 +191,8 @@ class DiagnosticsCallback(pl.Callback):
                     items = [(f, c) for n, (f, c) in figures.items() if n.startswith(kind)]
                     if items:
                         logger.log_image(key=f"diag/{kind}", images=[figure_to_array(f) for f, _ in items], caption=[c for _, c in items], step=step)
-                # Lightning's x-axis key, not W&B's own step (which would drop the row as out of order).
-                logger.experiment.log({**wandb_panels(diag, probes, self.figures), "trainer/global_step": step})
+                # Through the logger, at Lightning's x-axis step (a resumed run's logger keeps W&B's steps going).
+                logger.log_metrics(wandb_panels(diag, probes, self.figures), step=step)
 
 
 def wandb_panels(diag: Diagnosis, probes: ProbeSet, curves: int = 4) -> dict[str, Any]:

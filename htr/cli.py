@@ -13,6 +13,7 @@ import yaml
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from htr.argparsing import OneLineErrors
 from htr.callbacks import TrainingHistory
@@ -21,6 +22,7 @@ from htr.data.readers import DatasetError
 from htr.io import write_json
 from htr.model.module import HTRModule, TrainingDiverged
 from htr.provenance import git_commit
+from htr.wandb_run import STATE_FILE, ResumableWandbLogger
 
 log = logging.getLogger("htr.train")
 
@@ -35,8 +37,8 @@ class HTRArgumentParser(OneLineErrors, LightningArgumentParser):
 
 
 def arm_of(run_name: str) -> str:
-    """``augmented-s2`` -> ``augmented``: the arm a run belongs to (its W&B job type)."""
-    return re.sub(r"-s\d+$", "", run_name)
+    """``augmented-s2`` (or the budget-check run ``augmented-s0-e16``) -> ``augmented``: the arm a run belongs to (its W&B job type)."""
+    return re.sub(r"-s\d+(-e\d+)?$", "", run_name)
 
 
 class HTRCLI(LightningCLI):
@@ -46,7 +48,7 @@ class HTRCLI(LightningCLI):
         parser.add_argument("--run.wandb", type=WandbMode, default="offline", help="W&B mode (the WANDB_MODE environment variable wins)")
         parser.add_argument("--run.project", type=str, default="htr-shortcuts", help="W&B project")
         parser.add_argument("--run.group", type=str | None, default=None, help="W&B group = the experiment the run belongs to (default: the name of run.dir, e.g. study)")
-        parser.add_argument("--run.resume", type=bool, default=True, help="resume from runs/<name>/checkpoints/last.ckpt if it exists")
+        parser.add_argument("--run.resume", type=bool, default=True, help="resume from runs/<name>/checkpoints/last.ckpt if it exists, into the same W&B run")
         parser.add_argument("--run.test_splits", type=list[str], default=["test"], help="splits evaluated after training")
         parser.link_arguments("data.charset", "model.charset", apply_on="instantiate")
         parser.link_arguments("data.align", "model.align")
@@ -64,8 +66,10 @@ class HTRCLI(LightningCLI):
         loggers: list[Logger] = []
         if mode != "disabled":
             # Created here but started lazily by Lightning: fit_and_test reads the data first,
-            # so a bad data root never leaves an empty W&B run behind.
-            loggers.append(WandbLogger(
+            # so a bad data root never leaves an empty W&B run behind. A resumed training continues
+            # the W&B run of its earlier legs (htr.wandb_run).
+            loggers.append(ResumableWandbLogger(
+                state_file=run_dir / STATE_FILE, resume=cfg.run.resume,
                 name=cfg.run.name, project=cfg.run.project, save_dir=str(run_dir), mode=mode,
                 group=group, job_type=self.run_info["arm"], tags=run_tags(cfg), config=self.full_config(),
             ))
@@ -141,6 +145,9 @@ def main(args: list[str] | None = None) -> int:
     except TrainingDiverged as err:
         log.error("%s (last good weights: last.ckpt of the run)", err)
         return finish_wandb(3)
+    except SIGTERMException:  # Lightning stopped after the batch it was in (a scheduler's preemption or time-out)
+        log.warning("training stopped by SIGTERM; rerun the same command to resume from the last epoch's last.ckpt, into the same W&B run")
+        return finish_wandb(143)
 
 
 def finish_wandb(code: int) -> int:
