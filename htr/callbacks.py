@@ -59,34 +59,18 @@ class TrainingHistory(pl.Callback):
         self.seconds_before = float(state_dict.get("wall_seconds", 0.0))
 
     def summary(self) -> dict[str, Any]:
-        """What metrics.json records: epochs run, wall time, val CER per epoch and the last one,
-        and whether the val CER was still falling (see :func:`still_falling`)."""
+        """What metrics.json records: epochs run, wall time, val CER per epoch and the last one.
+
+        No convergence flag: under the cosine schedule the last epochs anneal and always show the
+        largest fall, so a fall-based rule cannot tell an unconverged run; the study's budget
+        check (a longer run beside the recipe's) can (htr.experiment.study_report.BudgetCheck)."""
         history = [e["val_cer"] for e in self.epochs if "val_cer" in e]
         return {
             "epochs_run": len(self.epochs),
             "wall_time_s": round(self.wall_seconds, 1),
             "val_cer_history": history,
             "final_val_cer": history[-1] if history else None,
-            "still_falling": still_falling(history),
         }
-
-
-def val_cer_fall(val_cer: list[float], epochs: int = 2) -> float | None:
-    """Relative fall of the validation CER over the last ``epochs`` epochs; None if it ran too
-    few epochs (or the CER was already 0 or not finite)."""
-    if len(val_cer) <= epochs:
-        return None
-    before, last = val_cer[-1 - epochs], val_cer[-1]
-    if not (math.isfinite(before) and math.isfinite(last)) or before <= 0:
-        return None
-    return (before - last) / before
-
-
-def still_falling(val_cer: list[float], epochs: int = 2, threshold: float = 0.10) -> bool | None:
-    """True if the validation CER fell by more than ``threshold`` (relative) over the last
-    ``epochs`` epochs: the run has not converged. None if it ran too few epochs to tell."""
-    fall = val_cer_fall(val_cer, epochs)
-    return None if fall is None else fall > threshold
 
 
 class DiagnosticsCallback(pl.Callback):

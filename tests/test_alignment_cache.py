@@ -1,4 +1,4 @@
-"""Centred words (the ``centred`` arm), the crop cache and the convergence flag."""
+"""Centred words (the ``centred`` arm) and the crop cache."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from conftest import WORDS, render_word, write_folder_dataset
-from htr.callbacks import still_falling
 from htr.data.augment import WordTransform
 from htr.data.cache import CropCache
 from htr.data.datamodule import WordDataModule
@@ -103,20 +102,6 @@ def test_align_is_saved_in_the_checkpoint(tmp_path) -> None:
     old.pop("align")  # checkpoints written before the option existed read words left-aligned
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": old}, path)
     assert load_checkpoint(path).align == "left"
-
-
-@pytest.mark.parametrize(
-    ("history", "expected"),
-    [
-        ([0.5, 0.2, 0.10, 0.095, 0.094], False),  # 1 % fall over the last 2 epochs: converged
-        ([0.5, 0.2, 0.10, 0.08, 0.07], True),  # 30 %: still falling
-        ([0.5, 0.2, 0.10, 0.0901, 0.0899], True),  # just over 10 %
-        ([0.3, 0.2], None),  # too short to tell
-        ([0.0, 0.0, 0.0], None),  # nothing left to fall
-    ],
-)
-def test_still_falling_flags_runs_that_have_not_converged(history: list[float], expected: bool | None) -> None:
-    assert still_falling(history) is expected
 
 
 def test_relevance_grid_draws_each_model_s_words_where_it_read_them(tmp_path) -> None:

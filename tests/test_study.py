@@ -12,13 +12,14 @@ import pytest
 
 from conftest import CHEAP_DIAGNOSTICS, TINY_MODEL, WORDS, write_folder_dataset
 from htr.experiment.study import main
+from htr.experiment.study_report import RUN_GROUPS, load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def study_args(tmp_path: Path, data: dict) -> list[str]:
-    train_args = [
-        "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.enable_model_summary", "false",
+    train_args = [  # one epoch of 3 steps
+        "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "1", "--trainer.enable_model_summary", "false",
         "--data.num_workers", "0", "--run.wandb", "disabled", *CHEAP_DIAGNOSTICS, *TINY_MODEL,
     ]
     return [
@@ -37,9 +38,9 @@ def study_args(tmp_path: Path, data: dict) -> list[str]:
 
 
 @pytest.mark.slow
-def test_study_trains_every_arm_and_seed_reports_and_resumes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_study_trains_every_arm_and_seed_and_the_budget_check_reports_and_resumes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     words = write_folder_dataset(tmp_path / "words", WORDS)
-    args = study_args(tmp_path, {"source": "folder", "root": str(words), "batch_size": 8})
+    args = [*study_args(tmp_path, {"source": "folder", "root": str(words), "batch_size": 8}), "--budget_check", "{epochs: 2, arms: [blurpool], seeds: [0]}"]
     assert main(args) == 0
 
     results = tmp_path / "results"
@@ -63,13 +64,30 @@ def test_study_trains_every_arm_and_seed_reports_and_resumes(tmp_path: Path, cap
     assert "| blurpool-s1 |" in report and all("periodic_amplitude@4" in run["diagnostics"] for run in runs.values())
     assert (results / "shift_curves.png").stat().st_size > 0 and (results / "relevance_maps.png").stat().st_size > 0
 
+    # The budget check's run trained twice the epochs (not in the means), and the report applies the rule
+    # to the pair: CER within 0.3 points, each shortcut score within the sd of the arm's 2 seeds.
+    longer = json.loads((results / "runs" / "blurpool-s0-e2.json").read_text())
+    assert longer["training"]["epochs_run"] == 2 and runs["blurpool-s0"]["training"]["epochs_run"] == 1 and n == 2
+    rows = {name: load_run(results / "runs" / f"{name}.json", ["test"], "test")[0] for name in ("blurpool-s0", "blurpool-s1", "blurpool-s0-e2")}
+    outside = abs(rows["blurpool-s0-e2"]["test/cer"] - rows["blurpool-s0"]["test/cer"]) > 0.003
+    unknown = False
+    for key in RUN_GROUPS["shortcuts"]:
+        sd = np.std([rows[f"blurpool-s{s}"][key] for s in (0, 1)], ddof=1)
+        change = rows["blurpool-s0-e2"][key] - rows["blurpool-s0"][key]
+        unknown |= not (math.isfinite(sd) and math.isfinite(change))  # an untrained map may have no positive evidence: NaN
+        outside |= math.isfinite(sd) and math.isfinite(change) and abs(change) > sd * (1 + 1e-9)
+    verdict = "1 epochs do NOT suffice" if outside else ("cannot tell" if unknown else "1 epochs suffice")
+    assert f"| blurpool | blurpool-s0 (1 epochs) vs blurpool-s0-e2 (2 epochs) | {verdict} |" in report
+    assert "| baseline | – | not run yet |" not in report  # only the arms of budget_check
+    assert (results / "val_cer.png").stat().st_size > 0
+
     # Rerun: finished runs are skipped; a run whose results were removed is evaluated again.
     (results / "runs" / "blurpool-s1.json").unlink()
     kept = (results / "runs" / "baseline-s0.json").stat().st_mtime_ns
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="htr.study"):
         assert main(args) == 0
-    assert "baseline-s0: results exist; skipped" in caplog.text and "blurpool-s1: done" in caplog.text
+    assert "baseline-s0: results exist; skipped" in caplog.text and "blurpool-s0-e2: results exist; skipped" in caplog.text and "blurpool-s1: done" in caplog.text
     assert (results / "runs" / "baseline-s0.json").stat().st_mtime_ns == kept
     assert json.loads((results / "runs" / "blurpool-s1.json").read_text())["test"]["cer"] == runs["blurpool-s1"]["test"]["cer"]
 
@@ -118,6 +136,6 @@ def test_parallel_study_with_the_centred_arm_and_an_extra_set(tmp_path: Path) ->
         assert run["real_words"]["n"] == 5 and 0 <= run["real_words"]["read"] <= 5
         training = run["training"]
         assert training["epochs_run"] == len(training["val_cer_history"]) and training["wall_time_s"] > 0
-        assert training["precision"] == "32-true" and training["still_falling"] is None  # 3 steps: too short to tell
+        assert training["precision"] == "32-true" and "still_falling" not in training  # no 10 %-rule flag any more
     assert list((words / ".crops").glob("*.index.npy"))  # the data's crop cache, made once for both runs
     assert (tmp_path / "results" / "README.md").is_file()

@@ -1,23 +1,29 @@
-"""Study runner behind study.py: arms x seeds -> per-run results (JSON + NPZ) -> one report.
+"""Study runner behind study.py: arms x seeds (+ budget-check runs) -> per-run results (JSON + NPZ) -> one report.
 
 Per-run results are small and meant to be committed, so a study spread over several machines
 or interrupted resumes from what is there: a run with ``<results>/runs/<arm>-s<seed>.json`` is
 neither trained nor evaluated again. Checkpoints stay under ``run_dir`` (not committed).
 ``--parallel N`` trains and evaluates N runs at once, each in its own process (several small
-models share one GPU well); the data, its crop cache and the probe set are made first, once.
+models share one GPU well); ``--launcher submitit`` makes each run a Slurm job instead
+(``htr.experiment.launcher``). Either way the data, its crop cache and the probe set are made
+first, once.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
+import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -29,7 +35,8 @@ from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import ProbeError, ProbeSet
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.evaluate import evaluate_split, resolve_device
-from htr.experiment.study_report import aggregate, run_name, write_study_report
+from htr.experiment.launcher import SlurmSettings, submit_runs, wait_for
+from htr.experiment.study_report import BudgetCheck, aggregate, run_name, write_study_report
 from htr.io import atomic_write_bytes, write_json
 from htr.model.module import load_checkpoint
 
@@ -56,10 +63,17 @@ def build_parser() -> ArgumentParser:
         help="more evaluation sets, name: {data: {WordDataModule settings}, split: name}, e.g. real_words: {data: {source: folder, root: data/real-words}, split: all}",
     )
     p.add_argument("--device", type=str, default="cpu", help="evaluation device: cpu | cuda | auto (training: --trainer.accelerator in train_args)")
-    p.add_argument("--parallel", type=int, default=1, help="runs trained and evaluated at once, each in its own process")
+    p.add_argument("--parallel", type=int, default=1, help="local launcher: runs trained and evaluated at once, each in its own process")
+    p.add_argument("--launcher", type=Literal["local", "submitit"], default="local", help="local: this machine (--parallel); submitit: one Slurm job per run (slurm: settings)")
+    p.add_argument("--slurm", type=SlurmSettings, default=SlurmSettings(), help="each run's job resources with --launcher submitit (partition, gpus_per_node, cpus_per_task, mem_gb, timeout_min, ...)")
+    p.add_argument("--wait", type=bool, default=True, help="submitit: wait for the jobs, then write the report (false: submit and return)")
+    p.add_argument(
+        "--budget_check", type=BudgetCheck | None, default=None,
+        help="longer runs beside the recipe's, e.g. {epochs: 16, arms: [baseline, augmented], seeds: [0]}: runs <arm>-s<seed>-e16; the report says whether the recipe's budget suffices",
+    )
     p.add_argument("--report", type=bool, default=True, help="write the study report when the runs are done")
     diagnostics_settings.add_arguments(p)
-    p.add_argument("--only", type=list[str] | None, default=None, help="run only these <arm>-s<seed> names")
+    p.add_argument("--only", type=list[str] | None, default=None, help="run only these <arm>-s<seed> (or <arm>-s<seed>-e<epochs>) names")
     p.add_argument("--report_only", type=bool, default=False, help="just aggregate the results that exist")
     p.add_argument("--quick", type=bool, default=False, help=f"use {QUICK_CONFIG} (minutes)")
     return p
@@ -74,21 +88,78 @@ def eval_data(cfg: Any, **overrides: Any) -> WordDataModule:
     return WordDataModule(**{**cfg.data, "num_workers": 0, **overrides})
 
 
-def train_run(cfg: Any, arm: str, seed: int) -> Path:
-    """Train one run through train.py (resumes on its own from last.ckpt); returns its best checkpoint."""
-    name = run_name(arm, seed)
+class PlannedRun(NamedTuple):
+    """One run of the study: an arm at a seed, at the recipe's epochs or (a budget-check run) at ``epochs``."""
+
+    arm: str
+    seed: int
+    epochs: int | None = None
+
+    @property
+    def name(self) -> str:
+        return run_name(self.arm, self.seed, self.epochs)
+
+
+# The training processes this process has running (stop_training ends them).
+_trainings: list[subprocess.Popen] = []
+
+
+def train_run(cfg: Any, run: PlannedRun, ignore_signal: int | None = None) -> Path:
+    """Train one run through train.py (resumes on its own from last.ckpt); returns its best checkpoint.
+
+    ``ignore_signal``: a signal the training process ignores (a job's scheduler signal, which its job handles)."""
+    name = run.name
     data_args = [a for k, v in cfg.data.items() for a in (f"--data.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))]
     cmd = [
-        sys.executable, "-m", "htr.cli", "--config", cfg.arms[arm], *cfg.train_args, *data_args,
-        "--run.name", name, "--run.dir", cfg.run_dir, "--seed_everything", str(seed), "--data.seed", str(seed),
+        sys.executable, "-m", "htr.cli", "--config", cfg.arms[run.arm], *cfg.train_args, *data_args,
+        *(["--trainer.max_epochs", str(run.epochs)] if run.epochs is not None else []),
+        "--run.name", name, "--run.dir", cfg.run_dir, "--seed_everything", str(run.seed), "--data.seed", str(run.seed),
         "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",
     ]
     log.info("training %s: %s", name, " ".join(cmd[1:]))
-    code = subprocess.run(cmd).returncode  # same working folder: relative paths mean the same in both
-    if code != 0:
-        raise StudyError(f"training {name} failed (exit {code}; its error is above); fix it and rerun: finished runs are skipped, this one resumes")
+    ignore = (lambda: signal.signal(ignore_signal, signal.SIG_IGN)) if ignore_signal is not None else None
+    proc = subprocess.Popen(cmd, preexec_fn=ignore)  # same working folder: relative paths mean the same in both
+    _trainings.append(proc)
+    try:
+        while proc.poll() is None:  # not wait(): a signal handler may have to reap it (stop_training)
+            time.sleep(0.5)
+    finally:
+        _trainings.remove(proc)
+    if proc.returncode != 0:
+        raise StudyError(f"training {name} failed (exit {proc.returncode}; its error is above); fix it and rerun: finished runs are skipped, this one resumes")
     metrics = json.loads((Path(cfg.run_dir) / name / "metrics.json").read_text())
     return Path(metrics["best_checkpoint"] or Path(cfg.run_dir) / name / "checkpoints" / "last.ckpt")
+
+
+def stop_training(grace_s: float) -> None:
+    """SIGTERM this process's trainings (Lightning stops them after the batch they are in; their
+    last.ckpt, written at the last epoch's end, stays whole) and wait up to ``grace_s`` for them,
+    then kill them. Called from a signal handler, so it reaps them itself (os.waitpid)."""
+    for proc in list(_trainings):
+        if proc.returncode is not None:
+            continue
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        try:
+            while os.waitpid(proc.pid, os.WNOHANG)[0] == 0:
+                if time.monotonic() > deadline:
+                    log.warning("training pid %d still running after %.0f s: killed", proc.pid, grace_s)
+                    proc.kill()
+                    os.waitpid(proc.pid, 0)
+                    break
+                time.sleep(0.2)
+        except ChildProcessError:  # already reaped
+            pass
+        log.info("training pid %d stopped", proc.pid)
+
+
+def run_one(cfg: Any, run: PlannedRun, ignore_signal: int | None = None) -> str:
+    """Train and evaluate one run unless its results exist; returns its results JSON (what a run's job returns)."""
+    path = Path(cfg.results) / "runs" / f"{run.name}.json"
+    if not path.is_file():
+        evaluate_run(cfg, run.name, train_run(cfg, run, ignore_signal), study_probes(cfg))
+    log.info("%s: done", run.name)
+    return str(path)
 
 
 def study_probes(cfg: Any) -> ProbeSet:
@@ -156,19 +227,20 @@ def main(args: list[str] | None = None) -> int:
         return 2
 
 
-def pending_runs(cfg: Any) -> list[tuple[str, int]]:
-    """(arm, seed) of the runs without results, seeds outer: a study cut short still has every
-    arm at the seeds it reached."""
+def pending_runs(cfg: Any) -> list[PlannedRun]:
+    """The runs without results, seeds outer: a study cut short still has every arm at the seeds
+    it reached; the budget-check runs last (they compare with finished recipe runs)."""
+    check = BudgetCheck.from_config(cfg)
+    planned = [PlannedRun(arm, seed) for seed in cfg.seeds for arm in cfg.arms]
+    planned += [PlannedRun(arm, seed, check.epochs) for arm, seed in check.runs()] if check else []
     todo = []
-    for seed in cfg.seeds:
-        for arm in cfg.arms:
-            name = run_name(arm, seed)
-            if cfg.only and name not in cfg.only:
-                continue
-            if (Path(cfg.results) / "runs" / f"{name}.json").is_file():
-                log.info("%s: results exist; skipped", name)
-                continue
-            todo.append((arm, seed))
+    for run in planned:
+        if cfg.only and run.name not in cfg.only:
+            continue
+        if (Path(cfg.results) / "runs" / f"{run.name}.json").is_file():
+            log.info("%s: results exist; skipped", run.name)
+            continue
+        todo.append(run)
     return todo
 
 
@@ -202,20 +274,33 @@ def run_study(cfg: Any, argv: list[str] | None = None) -> int:
     missing = [f"{arm}: {path}" for arm, path in cfg.arms.items() if not Path(path).is_file()]
     if missing:
         raise StudyError(f"arm config not found ({', '.join(missing)}); paths are relative to the current folder (run from the repository root)")
+    check = BudgetCheck.from_config(cfg)
+    unknown = [arm for arm in (check.arms if check else []) if arm not in cfg.arms]
+    if unknown:
+        raise StudyError(f"budget_check.arms: {', '.join(unknown)} not among the study's arms ({', '.join(cfg.arms)})")
     todo = [] if cfg.report_only else pending_runs(cfg)
     if todo:
-        probes = prepare_shared(cfg)
-        if cfg.parallel > 1 and len(todo) > 1:
-            names = [run_name(arm, seed) for arm, seed in todo]
+        prepare_shared(cfg)
+        if cfg.launcher == "submitit":
+            jobs = submit_runs(
+                SlurmSettings.from_config(cfg.slurm), Path(cfg.run_dir) / "submitit", Path(cfg.run_dir).name,
+                {run.name: functools.partial(run_one, cfg, run) for run in todo}, stop_training,
+            )
+            if not cfg.wait:
+                log.info("%d jobs submitted; when they are done: python study.py %s --report_only true", len(jobs), shlex.join(argv or []))
+                return 0
+            failures = wait_for(jobs)
+            if failures:
+                raise StudyError("; ".join(failures) + "; rerun the study: finished runs are skipped, the others resume")
+        elif cfg.parallel > 1 and len(todo) > 1:
+            names = [run.name for run in todo]
             with ThreadPoolExecutor(cfg.parallel) as pool:  # threads only wait on the run processes
                 failures = [err for err in pool.map(lambda n: _capture(run_in_subprocess, cfg, argv or [], n), names) if err]
             if failures:
                 raise StudyError("; ".join(str(f) for f in failures))
         else:
-            for arm, seed in todo:
-                name = run_name(arm, seed)
-                evaluate_run(cfg, name, train_run(cfg, arm, seed), probes)
-                log.info("%s: done", name)
+            for run in todo:
+                run_one(cfg, run)
     if not cfg.report:
         return 0
     table = aggregate(cfg)

@@ -6,16 +6,18 @@ Reads only what the study runner wrote under ``<results>/runs/`` (``<arm>-s<seed
 
 from __future__ import annotations
 
+import html
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from htr.callbacks import val_cer_fall
 from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.scores import mean_periodic_amplitude
 from htr.diagnostics.settings import DiagnosticsSettings
@@ -69,8 +71,6 @@ HEADLINE: dict[str, Column] = {
     "diag/cer_increase@specks": Column("CER cost of specks (points)", POINTS, "probe CER with 20 dark specks on the paper minus clean probe CER, points"),
     "diag/aopc": Column("AOPC", SHARE, "deletion-curve area over the perturbation curve: score lost as the most relevant pixels go (higher: the map finds what matters)"),
     "training/final_val_cer": Column("final val CER", CER, "validation CER after the last epoch, %"),
-    "training/val_cer_fall_2ep": Column("val CER fall, last 2 epochs", PERCENT, "relative fall of the validation CER over the last 2 epochs, %; over 10 %: not converged (flagged)"),
-    "training/still_falling": Column("not converged (share of runs)", SHARE, "share of the arm's runs whose validation CER still fell by more than 10 % (relative) over the last 2 epochs"),
     "training/epochs_run": Column("epochs", COUNT, "training epochs run"),
     "training/wall_time_s": Column("training time", MINUTES, "training wall time, minutes; no mean for an arm whose runs trained on different devices (each run's: the training table)"),
 }
@@ -78,7 +78,6 @@ HEADLINE: dict[str, Column] = {
 README_COLUMNS = [
     "test/cer", "test_unseen/cer", "real_words/read", "diag/acc@shift0", "diag/acc_drop@8plus", "diag/max_acc_drop", "diag/periodicity@4",
     "diag/periodic_amplitude@4", "diag/off_ink_evidence", "test+noise/cer_increase", "diag/cer_increase@specks", "diag/aopc",
-    "training/still_falling",
 ]
 
 
@@ -87,8 +86,41 @@ def fmt(cell: tuple[float, float, int] | None, key: str | None = None) -> str:
     return format_mean_sd(cell, HEADLINE[key].unit if key in HEADLINE else Unit(1, 3, ""))
 
 
-def run_name(arm: str, seed: int) -> str:
-    return f"{arm}-s{seed}"
+def run_name(arm: str, seed: int, epochs: int | None = None) -> str:
+    """``augmented-s2``; a budget-check run trained for ``epochs`` instead of the recipe's: ``augmented-s0-e16``."""
+    return f"{arm}-s{seed}" + (f"-e{epochs}" if epochs is not None else "")
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """Is the recipe's training budget enough? Each of ``arms`` is trained again for ``epochs``
+    (``--trainer.max_epochs``) at each of ``seeds``, as run ``<arm>-s<seed>-e<epochs>`` beside its
+    recipe run ``<arm>-s<seed>``. The recipe's budget suffices for an arm if, from the recipe run to
+    the longer one, every CER moves by at most ``cer_points`` percentage points and every shortcut
+    score by at most that arm's sd over the study's seeds (:func:`budget_comparisons`)."""
+
+    epochs: int
+    arms: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    cer_points: float = 0.3
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> BudgetCheck | None:
+        """The study config's ``budget_check`` block (a parsed namespace), or None where there is none."""
+        spec = getattr(cfg, "budget_check", None)
+        return None if spec is None else cls(**{k: getattr(spec, k) for k in cls.__dataclass_fields__})
+
+    def runs(self) -> list[tuple[str, int]]:
+        """(arm, seed) of every longer run, in the order they are trained."""
+        return [(arm, seed) for seed in self.seeds for arm in self.arms]
+
+
+def study_runs(cfg: Any) -> list[tuple[str, str]]:
+    """(arm, run name) of every run of the study config, arm by arm (its recipe runs, seed by
+    seed), then the budget-check runs."""
+    runs = [(arm, run_name(arm, seed)) for arm in cfg.arms for seed in cfg.seeds]
+    check = BudgetCheck.from_config(cfg)
+    return runs + ([(arm, run_name(arm, seed, check.epochs)) for arm, seed in check.runs()] if check else [])
 
 
 def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scores: np.ndarray | None = None) -> dict[str, float]:
@@ -116,14 +148,8 @@ def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scor
 
 
 def training_numbers(training: dict[str, Any]) -> dict[str, float]:
-    """Epochs, wall time, final val CER and the convergence flag of a run's training record."""
-    row = {f"training/{k}": float(training[k]) for k in ("epochs_run", "wall_time_s", "final_val_cer") if training.get(k) is not None}
-    fall = val_cer_fall(training.get("val_cer_history") or [], 2)
-    if fall is not None:
-        row["training/val_cer_fall_2ep"] = fall
-    if training.get("still_falling") is not None:
-        row["training/still_falling"] = float(training["still_falling"])
-    return row
+    """Epochs, wall time and final val CER of a run's training record (its per-epoch val CER: :func:`val_cer_figure`)."""
+    return {f"training/{k}": float(training[k]) for k in ("epochs_run", "wall_time_s", "final_val_cer") if training.get(k) is not None}
 
 
 def load_run(json_path: Path, splits: list[str], noise_split: str) -> tuple[dict[str, float], str]:
@@ -181,10 +207,14 @@ def html_summary(table: Table) -> str:
         if diff:
             delta = _mean(table, "augmented", k) - _mean(table, "baseline", k)
             cells.append(col.unit.difference.fmt(delta, suffix=col.unit.difference.suffix == " points"))  # % - % = points
-        label = col.header if "(" in col.header or col.unit.suffix != " %" else f"{col.header} (%)"
-        rows.append([label, *cells, col.definition])
+        rows.append([row_label(col.header, col.unit), *cells, col.definition])
     header = ["number", *[f"{a} ({max(c[2] for c in table[a].values())})" for a in arms], *(["augmented − baseline"] if diff else []), "definition"]
     return html_table(header, rows, wrap=(len(header) - 1,))
+
+
+def row_label(header: str, unit: Unit) -> str:
+    """A number's header as a row label of a table without units in its cells: ``CER test (%)``."""
+    return header if "(" in header or unit.suffix != " %" else f"{header} (%)"
 
 
 def _mean(table: Table, arm: str, key: str) -> float:
@@ -230,31 +260,166 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
 RUN_GROUPS: dict[str, list[str]] = {
     "recognition": ["test/cer", "test/wer", "test/acc", "test_unseen/cer", "test+noise/cer", "test+noise/cer_increase", "real_words/read", "real_words/cer"],
     "shortcuts": [k for k in HEADLINE if k.startswith("diag/")],
-    "training": ["training/epochs_run", "training/wall_time_s", "training/final_val_cer", "training/val_cer_fall_2ep"],
+    "training": ["training/epochs_run", "training/wall_time_s", "training/final_val_cer"],
 }
 
 
-def per_run_rows(results: Path, arms: list[str], seeds: list[int], splits: list[str], noise_split: str, group: str) -> tuple[list[str], list[list[str]]]:
-    """Every run's numbers of one of :data:`RUN_GROUPS`, so a mean ± sd can be traced back to its
-    seeds; the training group also says whether the run converged and where it trained."""
+def per_run_rows(results: Path, names: list[str], splits: list[str], noise_split: str, group: str) -> tuple[list[str], list[list[str]]]:
+    """The numbers of one of :data:`RUN_GROUPS` of every run of ``names`` that has results, so a
+    mean ± sd can be traced back to its seeds; the training group also says where each run trained."""
     keys = RUN_GROUPS[group]
     rows = []
-    for arm in arms:
-        for seed in seeds:
-            f = results / "runs" / f"{run_name(arm, seed)}.json"
-            if f.is_file():
-                row, device = load_run(f, splits, noise_split)
-                flag = [converged_text(row), device] if group == "training" else []
-                rows.append([run_name(arm, seed), *flag, *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
-    return ["run", *(["converged", "device"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
+    for name in names:
+        f = results / "runs" / f"{name}.json"
+        if f.is_file():
+            row, device = load_run(f, splits, noise_split)
+            rows.append([name, *([device] if group == "training" else []), *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
+    return ["run", *(["device"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
 
 
-def converged_text(row: dict[str, float]) -> str:
-    """The convergence flag of one run as the tables show it."""
-    flag = row.get("training/still_falling")
-    if flag is None:
-        return "? (too few epochs)"
-    return "NO: val CER still falling" if flag else "yes"
+@dataclass(frozen=True)
+class BudgetComparison:
+    """One arm and seed at the recipe's budget (``short``) and the budget check's (``long``): each
+    number of both runs and how far it may move (NaN: unknown, e.g. the arm has fewer than 2 seeds)."""
+
+    short: str
+    long: str
+    short_epochs: float
+    long_epochs: float
+    rows: list[tuple[str, float, float, float]]  # key, value after short_epochs, after long_epochs, tolerance
+    missing: list[str]  # numbers one of the two runs lacks (not compared)
+
+    def outside(self) -> list[str]:
+        """The numbers that moved by more than their tolerance."""
+        return [k for k, short, long, tol in self.rows if all(map(math.isfinite, (short, long, tol))) and abs(long - short) > tol * (1 + 1e-9)]
+
+    def unknown(self) -> list[str]:
+        """The numbers that cannot be judged: no tolerance, or a value that is not finite."""
+        return [k for k, short, long, tol in self.rows if not all(map(math.isfinite, (short, long, tol)))]
+
+
+def budget_keys(cfg: Any) -> list[str]:
+    """What the budget check compares: the CER of every split and extra set, then the shortcut scores."""
+    return [f"{split}/cer" for split in [*cfg.splits, *cfg.extra_sets]] + RUN_GROUPS["shortcuts"]
+
+
+def budget_comparisons(cfg: Any, table: Table) -> dict[str, list[BudgetComparison]]:
+    """Per budget-check arm, its (recipe run, longer run) pairs whose results both exist; CER may move by
+    ``cer_points``, a shortcut score by the arm's sd over the study's seeds (``table``)."""
+    check = BudgetCheck.from_config(cfg)
+    if check is None:
+        return {}
+    runs = Path(cfg.results) / "runs"
+    out: dict[str, list[BudgetComparison]] = {}
+    for arm in check.arms:
+        out[arm] = []
+        for seed in check.seeds:
+            short, long = run_name(arm, seed), run_name(arm, seed, check.epochs)
+            if not ((runs / f"{short}.json").is_file() and (runs / f"{long}.json").is_file()):
+                continue
+            a, _ = load_run(runs / f"{short}.json", cfg.splits, cfg.noise_split)
+            b, _ = load_run(runs / f"{long}.json", cfg.splits, cfg.noise_split)
+            keys = budget_keys(cfg)
+            rows = [
+                (k, a[k], b[k], check.cer_points / 100 if k.endswith("/cer") else table.get(arm, {}).get(k, (math.nan, math.nan, 0))[1])
+                for k in keys if k in a and k in b
+            ]
+            epochs = [r.get("training/epochs_run", math.nan) for r in (a, b)]
+            out[arm].append(BudgetComparison(short, long, epochs[0], epochs[1], rows, [k for k in keys if k not in a or k not in b]))
+    return out
+
+
+def budget_verdicts(cfg: Any, comparisons: dict[str, list[BudgetComparison]]) -> list[list[str]]:
+    """Per budget-check arm: arm, runs compared, verdict, what lies outside its tolerance (or why there is no verdict)."""
+    check = BudgetCheck.from_config(cfg)
+    rows = []
+    for arm, pairs in comparisons.items():
+        if not pairs:
+            rows.append([arm, "–", "not run yet", "no results of " + ", ".join(run_name(arm, s, check.epochs) for s in check.seeds)])
+            continue
+        compared = "; ".join(f"{c.short} ({c.short_epochs:.0f} epochs) vs {c.long} ({c.long_epochs:.0f} epochs)" for c in pairs)
+        short = "/".join(sorted({f"{c.short_epochs:.0f}" for c in pairs}))
+        outside = [(c, k) for c in pairs for k in c.outside()]
+        unknown = sorted({budget_header(k) for c in pairs for k in c.unknown()})
+        if outside:
+            verdict, why = f"{short} epochs do NOT suffice", "; ".join(f"{budget_header(k)} {change_text(c, k)}" for c, k in outside)
+        elif unknown:
+            verdict, why = "cannot tell", f"no tolerance (fewer than 2 recipe seeds with a value) or no value for: {', '.join(unknown)}"
+        else:
+            verdict, why = f"{short} epochs suffice", "–"
+        missing = sorted({budget_header(k) for c in pairs for k in c.missing})
+        rows.append([arm, compared, verdict, why + (f" (not compared, missing in a run: {', '.join(missing)})" if missing else "")])
+    return rows
+
+
+def budget_header(key: str) -> str:
+    """A budget-check number's name: the report's header, or ``CER <set>`` for an extra set without one."""
+    return HEADLINE[key].header if key in HEADLINE else f"CER {key.split('/')[0]}"
+
+
+def budget_unit(key: str) -> Unit:
+    return HEADLINE[key].unit if key in HEADLINE else CER
+
+
+def change_text(comparison: BudgetComparison, key: str) -> str:
+    """``+0.45 points (tolerance 0.30)``: the change of one number from the short run to the long one."""
+    _, short, long, tol = next(r for r in comparison.rows if r[0] == key)
+    unit = budget_unit(key).difference
+    return f"{'+' if long >= short else ''}{unit.fmt(long - short)} (tolerance {unit.fmt(tol, suffix=False)})"
+
+
+def budget_table(comparison: BudgetComparison) -> tuple[list[str], list[list[str]]]:
+    """Every number of one (recipe run, longer run) pair: both values, the change, the tolerance, within it or not."""
+    header = ["number", f"{comparison.short_epochs:.0f} epochs", f"{comparison.long_epochs:.0f} epochs", "change", "tolerance", "within"]
+    rows = []
+    for key, short, long, tol in comparison.rows:
+        unit = budget_unit(key)
+        within = "?" if key in comparison.unknown() else ("NO" if key in comparison.outside() else "yes")
+        rows.append([row_label(budget_header(key), unit), unit.fmt(short, suffix=False), unit.fmt(long, suffix=False), unit.difference.fmt(long - short), unit.difference.fmt(tol), within])
+    return header, rows
+
+
+def budget_intro(cfg: Any) -> str:
+    """What the budget check is, in one paragraph (or that the study config has none)."""
+    check = BudgetCheck.from_config(cfg)
+    if check is None:
+        return "No budget check in the study config (`budget_check:`): whether the recipe's training budget suffices is not tested."
+    seeds = ", ".join(map(str, check.seeds))
+    return (
+        f"Does the recipe's training budget suffice? The budget check trains {', '.join(check.arms)} (seed {seeds}) for {check.epochs} epochs "
+        f"beside their recipe runs (`<arm>-s<seed>-e{check.epochs}`) and compares each pair: the recipe's budget suffices for an arm if every CER "
+        f"changes by at most {check.cer_points:.2f} points and every shortcut score by at most the arm's sd over its {len(cfg.seeds)} recipe seeds."
+    )
+
+
+def val_cer_figure(results: Path, runs: list[tuple[str, str]]) -> Figure | None:
+    """Validation CER per epoch of every run with results (log scale), one panel per arm, budget-check
+    runs dashed: how far each run still was from flat when it stopped. None if no run has a history."""
+    histories: dict[str, dict[str, list[float]]] = {}
+    for arm, name in runs:
+        f = results / "runs" / f"{name}.json"
+        history = json.loads(f.read_text()).get("training", {}).get("val_cer_history") if f.is_file() else None
+        if history:
+            histories.setdefault(arm, {})[name] = history
+    if not histories:
+        return None
+    cols = min(3, len(histories))
+    rows = math.ceil(len(histories) / cols)
+    fig = Figure(figsize=(4.4 * cols, 2.9 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (arm, named) in zip(axes, histories.items()):
+        for name, history in named.items():
+            longer = re.search(r"-e\d+$", name) is not None  # a budget-check run
+            ax.plot(range(1, len(history) + 1), [100 * v for v in history], marker=".", ls="--" if longer else "-", label=name)
+        ax.set(title=arm, xlabel="epoch", ylabel="validation CER (%)", yscale="log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    for ax in axes[len(histories):]:
+        ax.set_visible(False)
+    return fig
 
 
 def relevance_figure(results: Path, arms: list[str], seed: int, probes: ProbeSet) -> Figure | None:
@@ -271,15 +436,23 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     out = Path(cfg.results)
     diag = DiagnosticsSettings.from_config(cfg)
     probes = ProbeSet.load(out / "probes")
+    runs = study_runs(cfg)
     curves = {arm: ShiftCurves.from_scores(row, "diag/") for arm, row in table.items()}
     figures = {"shift_curves": (accuracy_vs_shift(curves), "Probe word accuracy and mean log-score vs shift (mean ± sd over seeds).")}
     rel = relevance_figure(out, list(table), min(cfg.seeds), probes)
     if rel is not None:
         figures["relevance_maps"] = (rel, f"Pixel relevance of the same words under each arm (seed {min(cfg.seeds)}).")
     sections = save_figures(out, figures)
+    val_cer = val_cer_figure(out, runs)
+    training_figure = {"val_cer": (val_cer, "Validation CER after each epoch of every run (log scale); budget-check runs dashed.")} if val_cer else {}
+    training_section = save_figures(out, training_figure)
     atomic_write_bytes(out / "study.json", json.dumps({arm: {k: list(v) for k, v in row.items()} for arm, row in table.items()}, indent=1).encode())
     checks = target_checks(table)
-    run_tables = {group: per_run_rows(out, list(cfg.arms), cfg.seeds, cfg.splits, cfg.noise_split, group) for group in RUN_GROUPS}
+    comparisons = budget_comparisons(cfg, table)
+    verdicts = budget_verdicts(cfg, comparisons)
+    budget = {f"{c.short} vs {c.long}": budget_table(c) for pairs in comparisons.values() for c in pairs}
+    verdict_header = ["arm", "runs compared", "verdict", "outside the tolerance"]
+    run_tables = {group: per_run_rows(out, [name for _, name in runs], cfg.splits, cfg.noise_split, group) for group in RUN_GROUPS}
     all_keys = [k for k in HEADLINE if any(k in row for row in table.values())]
     md = [
         "# Study results", "",
@@ -291,13 +464,17 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     if checks:
         md += ["## Expectations", "", markdown_rows(["target", "measured", "verdict"], [list(c) for c in checks]), ""]
     md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in figures.items()]
-    unconverged = [r[0] for r in run_tables["training"][1] if r[1].startswith("NO")]
-    convergence = (f"Not converged (validation CER still fell by more than 10 % relative over the last 2 epochs): {', '.join(unconverged)}." if unconverged
-                   else "Every run converged by this test (validation CER fell by at most 10 % relative over its last 2 epochs).")
-    md += ["## Every run", "", convergence, ""]
+    md += ["## Training budget", "", budget_intro(cfg), ""]
+    if verdicts:
+        md += [markdown_rows(verdict_header, verdicts), ""]
+    for title, (header, rows) in budget.items():
+        md += [f"### {title}", "", markdown_rows(header, rows), ""]
+    md += [f"![{name}]({name}.png)\n\n{caption}\n" for name, (_, caption) in training_figure.items()]
+    md += ["## Every run", ""]
     for group, (header, rows) in run_tables.items():
         md += [f"### {group.capitalize()}", "", markdown_rows(header, rows), ""]
     atomic_write_bytes(out / "README.md", "\n".join(md).encode())
+    check = BudgetCheck.from_config(cfg)
     settings = {
         "arms": ", ".join(f"{a} ({c})" for a, c in cfg.arms.items()),
         "seeds": ", ".join(map(str, cfg.seeds)),
@@ -305,12 +482,17 @@ def write_study_report(cfg: Any, table: Table) -> Path:
         "data": ", ".join(f"{k}: {v}" for k, v in cfg.data.items()),
         "probe set": f"{len(probes)} words of the {diag.probe_split} split (seed {diag.seed}), {out / 'probes.npz'}",
         **diag.describe(),
+        **({"budget check": f"{', '.join(check.arms)} (seed {', '.join(map(str, check.seeds))}) for {check.epochs} epochs"} if check else {}),
     }
     body = "<h2>Settings</h2>" + settings_list(settings)
     body += "<h2>Results</h2><p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table)
     if checks:
         body += "<h2>Expectations</h2>" + html_table(["target", "measured", "verdict"], [list(c) for c in checks])
-    body += sections + f"<h2>Every run</h2><p>{convergence}</p>"
+    body += sections + "<h2>Training budget</h2><p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(budget_intro(cfg))) + "</p>"
+    if verdicts:
+        body += html_table(verdict_header, verdicts, wrap=(1, 3))
+    body += "".join(f"<h3>{html.escape(title)}</h3>" + html_table(header, rows) for title, (header, rows) in budget.items())
+    body += training_section + "<h2>Every run</h2>"
     body += "".join(f"<h3>{group.capitalize()}</h3>" + html_table(header, rows) for group, (header, rows) in run_tables.items())
     page = html_page("htr-shortcuts study", body)
     atomic_write_bytes(out / "index.html", page.encode())
