@@ -65,7 +65,12 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
         if argv[2] == "shift":  # the periodicity numbers the README promises
             assert re.search(r"share of power at 4 px \d\.\d{3}, 4-px swing \d\.\d{4} nats", proc.stdout), proc.stdout
         return
-    if argv[0] == "-m":
+    if argv[0] == "-m" and argv[1] == "htr.experiment.ablation":
+        from htr.experiment.ablation import build_parser as ablation_parser
+
+        cfg = ablation_parser().parse_args(argv[2:])
+        assert all((ROOT / v.get("init", cfg.init)).is_file() for v in cfg.variants.values()), cfg.variants
+    elif argv[0] == "-m":
         assert argv[1] == "htr.data.preview", command
         from htr.data.preview import build_parser
 
@@ -110,6 +115,9 @@ def test_readme_quotes_the_shipped_comparison_in_the_reports_units() -> None:
     models = ("baseline", "augmented")
     assert cells("test CER / WER / word acc.") == [
         f"{CER.fmt(metrics[m]['test']['cer'])} / {PERCENT.fmt(metrics[m]['test']['wer'])} / {PERCENT.fmt(metrics[m]['test']['acc'])}" for m in models
+    ]
+    assert cells("real handwriting, 300 words of one writer") == [
+        " / ".join(CER.fmt(metrics[m]["real_handwriting"][k]) if k == "cer" else PERCENT.fmt(metrics[m]["real_handwriting"][k]) for k in ("cer", "wer", "acc")) for m in models
     ]
     assert cells("accuracy drop, mean over shifts >= 8 px") == [POINTS.fmt(metrics[m]["diagnostics"]["acc_drop@8plus"]) for m in models]
     assert cells("off-ink evidence") == [SHARE.fmt(metrics[m]["diagnostics"]["off_ink_evidence"]) for m in models]

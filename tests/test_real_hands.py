@@ -242,3 +242,16 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
     assert stamps == {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}
     assert ablation_main([*args, "--only", "[nothing]"]) == 2
     assert ablation_main([*args, "--variants", json.dumps({"control": {"zoom": 2}})]) == 2
+
+
+def test_data_readme_quotes_the_committed_ablation_results():
+    """data/README.md's ablation table is the runner's table of docs/results/ablations/ (no hand-copied numbers)."""
+    import re
+
+    from htr.experiment.ablation import build_parser, results_table
+
+    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "ablation.yaml"), "--results", str(ROOT / "docs" / "results" / "ablations")])
+    readme = (ROOT / "data" / "README.md").read_text()
+    block = re.search(r"<!-- ablation table -->\n(.*?)<!-- /ablation table -->", readme, re.S)
+    assert block is not None, "data/README.md lost its ablation table markers"
+    assert block.group(1).strip() == results_table(cfg).strip()

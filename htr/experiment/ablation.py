@@ -31,7 +31,7 @@ from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.experiment.evaluate import evaluate_split
 from htr.experiment.figures import markdown_rows
-from htr.io import write_json
+from htr.io import atomic_write_bytes, write_json
 from htr.model.module import CheckpointError, load_checkpoint
 
 log = logging.getLogger("htr.ablation")
@@ -62,6 +62,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--results", type=str, default="docs/results/ablations")
     p.add_argument("--only", type=list[str] | None, default=None, help="run only these variants, in this order")
     p.add_argument("--table", type=bool, default=False, help="print the Markdown table of the results that exist, run nothing")
+    p.add_argument("--write_table", type=str | None, default=None, help="also put the table between the '<!-- ablation table -->' markers of this Markdown file (e.g. data/README.md)")
     return p
 
 
@@ -83,15 +84,18 @@ class StepLog(pl.Callback):
 def variant_settings(cfg: Any, name: str) -> dict[str, Any]:
     """The whole recipe of one variant: the defaults of ``cfg`` with the variant's own keys over them."""
     spec = dict(cfg.variants[name] or {})
-    unknown = set(spec) - {"synthetic", "augmentation", "translation", "init", "description"}
+    unknown = set(spec) - {"synthetic", "augmentation", "translation", "init", "description", "against"}
     if unknown:
-        raise ValueError(f"variants.{name}: unknown keys {sorted(unknown)}; use synthetic, augmentation, translation, init, description")
+        raise ValueError(f"variants.{name}: unknown keys {sorted(unknown)}; use synthetic, augmentation, translation, init, description, against")
+    if spec.get("against", "control") not in cfg.variants:
+        raise ValueError(f"variants.{name}.against: no variant named {spec['against']!r}")
     return {
         "synthetic": dict(spec.get("synthetic") or {}),
         "augmentation": spec.get("augmentation", cfg.augmentation),
         "translation": dict(spec.get("translation") or {}),
         "init": spec.get("init", cfg.init),
         "description": spec.get("description", ""),
+        "against": spec.get("against", "control"),  # the variant its difference is taken from
         "samples": cfg.samples, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "batch_size": cfg.batch_size, "seed": cfg.seed,
     }
 
@@ -140,11 +144,12 @@ def run_variant(cfg: Any, name: str) -> dict[str, Any]:
     return out
 
 
-TABLE_METRICS = ("cer",)
+SMALL_SET = 20  # words: sets this small are shown as words read
 
 
 def results_table(cfg: Any) -> str:
-    """Markdown: one row per variant with results, CER per evaluation set and its change vs ``control``."""
+    """Markdown: one row per variant with results, CER per evaluation set (words read, for a set of
+    a few words) and its change from the variant it is measured against (``against``: ``control``)."""
     rows_data = {}
     for name in cfg.variants:
         path = Path(cfg.results) / f"{name}.json"
@@ -153,26 +158,48 @@ def results_table(cfg: Any) -> str:
     if not rows_data:
         return "(no results yet)"
     sets = list(cfg.eval_sets)
-    control = rows_data.get("control")
-    header = ["variant", *[f"{s} CER %" for s in sets], "what changes"]
+    # A set of a few words (e.g. the 8 real words) is shown as words read exactly: its CER is a few characters.
+    few = {s for s in sets if any(r[s]["n"] <= SMALL_SET for r in rows_data.values())}
+    header = ["variant", *[f"{s} read" if s in few else f"{s} CER %" for s in sets], "what changes"]
     rows = []
     for name, res in rows_data.items():
         cells = [name]
+        ref_name = variant_settings(cfg, name)["against"]
+        control = rows_data.get(ref_name) if ref_name != name else None
         for s in sets:
-            cer = 100 * res[s]["cer"]
-            cell = f"{cer:.1f}"
-            if control is not None and name != "control":
-                cell += f" ({cer - 100 * control[s]['cer']:+.1f})"
+            value = round(res[s]["acc"] * res[s]["n"]) if s in few else 100 * res[s]["cer"]
+            cell = f"{value} of {res[s]['n']}" if s in few else f"{value:.1f}"
+            if control is not None:
+                base = round(control[s]["acc"] * control[s]["n"]) if s in few else 100 * control[s]["cer"]
+                cell += f" ({value - base:+d})" if s in few else f" ({value - base:+.1f})"
             cells.append(cell)
-        cells.append(res["recipe"].get("description", ""))
+        cells.append(variant_settings(cfg, name)["description"])
         rows.append(cells)
     return markdown_rows(header, rows)
+
+
+TABLE_START, TABLE_END = "<!-- ablation table -->\n", "<!-- /ablation table -->"
+
+
+def write_table(path: Path, table: str) -> None:
+    """Replace what lies between the table markers of the Markdown file ``path`` by ``table``."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{path}: no '{TABLE_START.strip()}' ... '{TABLE_END}' markers to put the table between")
+    atomic_write_bytes(path, (text[: start + len(TABLE_START)] + table.strip() + "\n" + text[end:]).encode("utf-8"))
 
 
 def main(args: list[str] | None = None) -> int:
     cfg = build_parser().parse_args(args)
     if cfg.table:
         print(results_table(cfg))
+        if cfg.write_table:
+            try:
+                write_table(Path(cfg.write_table), results_table(cfg))
+            except (OSError, ValueError) as err:
+                log.error("--write_table: %s", err)
+                return 2
         return 0
     unknown = [n for n in cfg.only or [] if n not in cfg.variants]
     if unknown:

@@ -105,11 +105,20 @@ def benchmark(n: int = 300, config: SyntheticConfig | None = None) -> dict[str, 
     }
 
 
+# Letter-shape and prose options of SyntheticConfig, settable from the command line.
+SHAPE_OPTIONS = {
+    "p_restroke": "share of writers re-stroked along the centre line with a round pen",
+    "restroke_jitter": "largest centre-line displacement, fraction of the size",
+    "p_connect": "share of print-font writers who join letters",
+    "p_attached": "share of words with prose punctuation attached",
+}
+
+
 def _config(args: argparse.Namespace) -> SyntheticConfig:
     kw = {"seed": args.seed, "extra_fonts": args.extra_fonts}
     if args.heldout_fonts:
         kw["heldout_fonts"] = tuple(s.strip() for s in args.heldout_fonts.split(",") if s.strip())
-    for name in ("n_train", "n_val", "n_test", "n_test_unseen"):
+    for name in ("n_train", "n_val", "n_test", "n_test_unseen", *SHAPE_OPTIONS):
         if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
     return SyntheticConfig(**kw)
@@ -123,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--extra_fonts", default=None, help="glob of extra .ttf/.otf/.woff/.woff2 files")
         p.add_argument("--heldout_fonts", default=None, help="comma list of font names or families (default: the vendored held-out set)")
+        for name, help_text in SHAPE_OPTIONS.items():
+            p.add_argument(f"--{name}", type=float, default=None, help=f"{help_text} (SyntheticConfig.{name})")
 
     g = sub.add_parser("generate", help="materialise the splits to a folder")
     g.add_argument("--root", default="data/synthetic")
