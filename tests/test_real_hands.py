@@ -226,15 +226,23 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
         "--init", str(init), "--samples", "16", "--n_val", "4", "--batch_size", "8", "--num_workers", "0", "--warmup_steps", "1",
         "--data_dir", str(tmp_path / "generated"), "--results", str(tmp_path / "results"),
         "--eval_sets", json.dumps({"words": {"data": {"source": "folder", "root": str(words)}, "split": "test"}}),
+        "--probes", json.dumps({"source": "folder", "root": str(words)}),
         "--variants", json.dumps(variants),
     ]
     assert ablation_main(args) == 0
     results = {n: json.loads((tmp_path / "results" / f"{n}.json").read_text()) for n in variants}
     assert results["narrow"]["recipe"]["translation"] == {"scale": [0.8, 1.0]} and results["narrow"]["recipe"]["augmentation"] == "translate"
     assert all(r["words"]["n"] == len(WORDS) and r["recipe"]["samples"] == 16 for r in results.values())
+    # The shortcut scores of each fine-tuned model, and its weights for later diagnostics.
+    from htr.model.module import load_checkpoint
+
+    for name, r in results.items():
+        assert set(r["shortcuts"]) == {"acc@shift0", "acc_drop@8plus", "max_acc_drop", "cer@clean", "cer_increase@specks"}
+        assert r["shortcuts"]["max_acc_drop"] >= r["shortcuts"]["acc_drop@8plus"] - 1e-9  # the worst shift is at least the mean
+        tuned = load_checkpoint(tmp_path / "generated" / "models" / f"{name}.ckpt")
+        assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), start.state_dict().values()))
     # Same generator settings, same generated set: the control's set serves "narrow" too.
-    assert len(list((tmp_path / "generated").iterdir())) == 2
-    # Each variant trained from the same start: the three models read the set differently from it, or alike.
+    assert len([d for d in (tmp_path / "generated").iterdir() if d.name != "models"]) == 2
     assert {r["recipe"]["init"] for r in results.values()} == {str(init)}
     # A second call trains nothing (the results exist) and prints the table against the control.
     stamps = {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}

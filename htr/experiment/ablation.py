@@ -29,6 +29,8 @@ import pytorch_lightning as pl
 from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
+from htr.diagnostics.probes import ProbeError
+from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.evaluate import evaluate_split
 from htr.experiment.figures import markdown_rows
 from htr.io import atomic_write_bytes, write_json
@@ -58,6 +60,10 @@ def build_parser() -> ArgumentParser:
             "test_unseen": {"data": {"source": "synthetic", "root": "data/synthetic"}, "split": "test_unseen"},
         },
         help="name: {data: {WordDataModule settings}, split: name}",
+    )
+    p.add_argument(
+        "--probes", type=dict[str, Any] | None, default={"source": "synthetic", "root": "data/synthetic"},
+        help="WordDataModule settings whose val split gives 64 probe words for the shift and specks diagnostics (null: none)",
     )
     p.add_argument("--results", type=str, default="docs/results/ablations")
     p.add_argument("--only", type=list[str] | None, default=None, help="run only these variants, in this order")
@@ -140,11 +146,34 @@ def run_variant(cfg: Any, name: str) -> dict[str, Any]:
         split = spec.get("split", "all")
         eval_data.prepare_data(splits=(split,))
         out[set_name] = evaluate_split(module, eval_data, split, "cpu", progress=False)
+    if cfg.probes is not None:
+        out["shortcuts"] = shortcut_scores(cfg, module)
+    # The weights, for diagnostics later (not committed: the results are the JSON).
+    models = Path(cfg.data_dir) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(models / f"{name}.ckpt", weights_only=True)
     write_json(Path(cfg.results) / f"{name}.json", out)
     return out
 
 
+def shortcut_scores(cfg: Any, module: Any) -> dict[str, float]:
+    """The translation and background shortcuts of the fine-tuned model on 64 probe words: accuracy
+    unshifted, its drop at shifts >= 8 px and its worst drop over 0..16 px, and the CER cost of specks."""
+    settings = DiagnosticsSettings(num_probes=64, relevance_probes=0, seed=cfg.seed)
+    data = WordDataModule(**{**cfg.probes, "num_workers": 0, "charset": module.charset.chars})
+    data.prepare_data(splits=(settings.probe_split,))
+    probes = settings.choose_probes(data.splits()[settings.probe_split]).aligned(module.align)
+    scores = settings.diagnose(module.model, probes, module.charset).scores
+    shifted = [scores[f"acc@shift{s}"] for s in range(settings.max_shift + 1)]
+    return {
+        "acc@shift0": scores["acc@shift0"], "acc_drop@8plus": scores["acc_drop@8plus"], "max_acc_drop": scores["acc@shift0"] - min(shifted),
+        "cer@clean": scores["cer@clean"], "cer_increase@specks": scores["cer_increase@specks"],
+    }
+
+
 SMALL_SET = 20  # words: sets this small are shown as words read
+# Shortcut scores in the table (points): the translation shortcut and the background one.
+SHORTCUT_COLUMNS = (("max_acc_drop", "worst shift drop (points)"), ("cer_increase@specks", "specks cost (points)"))
 
 
 def results_table(cfg: Any) -> str:
@@ -160,7 +189,8 @@ def results_table(cfg: Any) -> str:
     sets = list(cfg.eval_sets)
     # A set of a few words (e.g. the 8 real words) is shown as words read exactly: its CER is a few characters.
     few = {s for s in sets if any(r[s]["n"] <= SMALL_SET for r in rows_data.values())}
-    header = ["variant", *[f"{s} read" if s in few else f"{s} CER %" for s in sets], "what changes"]
+    shortcuts = [(k, label) for k, label in SHORTCUT_COLUMNS if any(k in r.get("shortcuts", {}) for r in rows_data.values())]
+    header = ["variant", *[f"{s} read" if s in few else f"{s} CER %" for s in sets], *[label for _, label in shortcuts], "what changes"]
     rows = []
     for name, res in rows_data.items():
         cells = [name]
@@ -173,6 +203,9 @@ def results_table(cfg: Any) -> str:
                 base = round(control[s]["acc"] * control[s]["n"]) if s in few else 100 * control[s]["cer"]
                 cell += f" ({value - base:+d})" if s in few else f" ({value - base:+.1f})"
             cells.append(cell)
+        for key, _ in shortcuts:
+            value = res.get("shortcuts", {}).get(key)
+            cells.append("–" if value is None else f"{100 * value:.1f}")
         cells.append(variant_settings(cfg, name)["description"])
         rows.append(cells)
     return markdown_rows(header, rows)
@@ -216,7 +249,7 @@ def main(args: list[str] | None = None) -> int:
             log.info("%s: %s", name, json.dumps(variant_settings(cfg, name)))
             res = run_variant(cfg, name)
             log.info("%s: %s", name, ", ".join(f"{s} CER {100 * res[s]['cer']:.2f} %" for s in cfg.eval_sets))
-    except (DatasetError, CheckpointError, ValueError) as err:
+    except (DatasetError, CheckpointError, ProbeError, ValueError) as err:
         log.error("%s", err)
         return 2
     print(results_table(cfg))
