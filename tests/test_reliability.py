@@ -157,3 +157,4 @@ def test_checkpoint_of_another_architecture_is_a_clear_error(tmp_path: Path, fol
                           "--out", str(tmp_path / "r"), "--diagnostics", "false", "--progress", "false"]) == 0
     result = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert result["abc"]["test"]["n"] == 2  # only "a" (twice) is spelled with a, b, c
+    assert "real_handwriting" not in result["abc"]  # no real word is spelled with a, b, c: that set is skipped, not an error
