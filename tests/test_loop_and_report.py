@@ -184,7 +184,7 @@ def test_report_images_load_in_headless_chromium(two_runs: tuple[Path, Path, Pat
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)
     total = re.search(r'data-images-total="(\d+)"', dom)
     assert loaded and total, "the report's load check did not run in Chromium"
-    assert int(total.group(1)) == 4 and loaded.group(1) == total.group(1)
+    assert int(total.group(1)) == 6 and loaded.group(1) == total.group(1)  # 4 figures + 2 worst-read strips
     # At 1400 px no number cell wraps and nothing runs off the page.
     assert 'data-wrapped-cells="0"' in dom and 'data-overflow-x="false"' in dom
     shot = out / "screenshot.png"
