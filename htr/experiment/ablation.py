@@ -31,7 +31,7 @@ from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.diagnostics.probes import ProbeError
 from htr.diagnostics.settings import DiagnosticsSettings
-from htr.experiment.evaluate import evaluate_split
+from htr.experiment.evaluate import evaluate_split, resolve_device
 from htr.experiment.figures import markdown_rows
 from htr.io import atomic_write_bytes, write_json
 from htr.model.module import CheckpointError, load_checkpoint
@@ -52,6 +52,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num_workers", type=int, default=1)
+    p.add_argument("--device", type=str, default="cpu", help="cpu | cuda | auto: where each variant trains and is evaluated")
     p.add_argument("--data_dir", type=str, default="data/synthetic-ablation")
     p.add_argument(
         "--eval_sets", type=dict[str, dict[str, Any]],
@@ -122,6 +123,7 @@ def training_data(cfg: Any, recipe: dict[str, Any], charset: str, align: str) ->
 def run_variant(cfg: Any, name: str) -> dict[str, Any]:
     """Fine-tune, evaluate, write ``<results>/<name>.json``; returns its contents."""
     recipe = variant_settings(cfg, name)
+    device = resolve_device(cfg.device)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = load_checkpoint(recipe["init"])
     module.hparams.lr = cfg.lr
@@ -132,7 +134,7 @@ def run_variant(cfg: Any, name: str) -> dict[str, Any]:
     data = training_data(cfg, recipe, module.charset.chars, module.align)
     generated = time.perf_counter() - start
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_epochs=1, precision="32-true", logger=False, enable_checkpointing=False,
+        accelerator="gpu" if device == "cuda" else device, devices=1, max_epochs=1, precision="32-true", logger=False, enable_checkpointing=False,
         enable_model_summary=False, enable_progress_bar=False, gradient_clip_val=5.0, num_sanity_val_steps=0,
         use_distributed_sampler=False, callbacks=[StepLog()],
     )
@@ -145,7 +147,7 @@ def run_variant(cfg: Any, name: str) -> dict[str, Any]:
         eval_data = WordDataModule(**{**spec.get("data", {}), "num_workers": 0, "charset": module.charset.chars, "align": module.align})
         split = spec.get("split", "all")
         eval_data.prepare_data(splits=(split,))
-        out[set_name] = evaluate_split(module, eval_data, split, "cpu", progress=False)
+        out[set_name] = evaluate_split(module, eval_data, split, device, progress=False)
     if cfg.probes is not None:
         out["shortcuts"] = shortcut_scores(cfg, module)
     # The weights, for diagnostics later (not committed: the results are the JSON).
