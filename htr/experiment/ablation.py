@@ -31,7 +31,7 @@ from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.diagnostics.probes import ProbeError
 from htr.diagnostics.settings import DiagnosticsSettings
-from htr.experiment.evaluate import evaluate_split, resolve_device
+from htr.experiment.evaluate import evaluate_extra_sets, resolve_device
 from htr.experiment.figures import markdown_rows
 from htr.io import atomic_write_bytes, write_json
 from htr.model.module import CheckpointError, load_checkpoint
@@ -143,11 +143,7 @@ def run_variant(cfg: Any, name: str) -> dict[str, Any]:
     module.eval()
     out: dict[str, Any] = {"variant": name, "recipe": recipe, "generation_s": round(generated, 1), "training_s": round(trained, 1)}
     out["val"] = {k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    for set_name, spec in cfg.eval_sets.items():
-        eval_data = WordDataModule(**{**spec.get("data", {}), "num_workers": 0, "charset": module.charset.chars, "align": module.align})
-        split = spec.get("split", "all")
-        eval_data.prepare_data(splits=(split,))
-        out[set_name] = evaluate_split(module, eval_data, split, device, progress=False)
+    out.update(evaluate_extra_sets(module, cfg.eval_sets, device, readings=False)[0])
     if cfg.probes is not None:
         out["shortcuts"] = shortcut_scores(cfg, module)
     # The weights, for diagnostics later (not committed: the results are the JSON).

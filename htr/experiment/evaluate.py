@@ -69,21 +69,26 @@ def read_split(module: HTRModule, data: WordDataModule, split: str, device: str 
 SetWords = tuple[list[str], list[str], np.ndarray]  # true texts, readings, canvases of one set
 
 
-def evaluate_extra_sets(module: HTRModule, extra_sets: dict[str, dict[str, Any]], device: str = "cpu", progress: bool = False) -> tuple[dict[str, Any], dict[str, SetWords]]:
-    """Metrics of ``module`` on each extra set (e.g. real handwriting), with the number of words
-    read exactly; and per set (true texts, readings, canvases) for the worst-read strips."""
+def evaluate_extra_sets(
+    module: HTRModule, extra_sets: dict[str, dict[str, Any]], device: str = "cpu", progress: bool = False, readings: bool = True,
+) -> tuple[dict[str, Any], dict[str, SetWords]]:
+    """Metrics of ``module`` on each extra set (e.g. real handwriting; a synthetic set is generated
+    if missing), with the number of words read exactly; with ``readings``, per set (true texts,
+    readings, canvases) for the worst-read strips."""
     metrics: dict[str, Any] = {}
     words: dict[str, SetWords] = {}
     for name, spec in extra_sets.items():
         data = WordDataModule(**{**spec.get("data", {}), "num_workers": 0, "charset": module.charset.chars, "align": module.align})
         split = spec.get("split", "all")
+        data.prepare_data(splits=(split,))
         if not data.splits().get(split):  # e.g. a model with a small charset: the skipped labels are counted above
             log.warning("%s: no usable word in split %r for this model; set skipped", name, split)
             continue
         metrics[name] = evaluate_split(module, data, split, device, progress)
         metrics[name]["read"] = round(metrics[name]["acc"] * metrics[name]["n"])  # words read exactly
-        readings, canvases = read_split(module, data, split, device)
-        words[name] = ([s.text for s in data.splits()[split]], readings, canvases)
+        if readings:
+            read, canvases = read_split(module, data, split, device)
+            words[name] = ([s.text for s in data.splits()[split]], read, canvases)
     return metrics, words
 
 

@@ -242,14 +242,10 @@ def deletion_overlay(names: list[str], diagnoses: list[Diagnosis]) -> Figure:
 
 
 def word_cer(reading: str, truth: str) -> float:
-    """Character error rate of one reading: edit distance / length of the true text."""
-    previous = list(range(len(reading) + 1))
-    for i, t in enumerate(truth, 1):
-        current = [i]
-        for j, r in enumerate(reading, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (t != r)))
-        previous = current
-    return previous[-1] / max(1, len(truth))
+    """Character error rate of one reading (torchmetrics, as every CER of the project)."""
+    from torchmetrics.functional.text import char_error_rate
+
+    return float(char_error_rate(reading, truth))
 
 
 def worst_read_strip(texts: Sequence[str], canvases: np.ndarray, readings: Mapping[str, Sequence[str]], count: int = 12, columns: int = 4) -> Figure:

@@ -34,7 +34,7 @@ from htr.data.readers import DatasetError
 from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import ProbeError, ProbeSet
 from htr.diagnostics.settings import DiagnosticsSettings
-from htr.experiment.evaluate import evaluate_split, resolve_device
+from htr.experiment.evaluate import evaluate_extra_sets, evaluate_split, resolve_device
 from htr.experiment.launcher import SlurmSettings, submit_runs, wait_for
 from htr.experiment.study_report import BudgetCheck, aggregate, run_name, write_study_report
 from htr.io import atomic_write_bytes, write_json
@@ -189,10 +189,7 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
         out[split] = evaluate_split(module, data, split, device, progress=False)
     noisy = eval_data(cfg, charset=module.charset.chars, align=module.align, test_augmentation="noise")
     out[f"{cfg.noise_split}+noise"] = evaluate_split(module, noisy, cfg.noise_split, device, progress=False)
-    for set_name, spec in cfg.extra_sets.items():
-        extra = WordDataModule(**{**spec.get("data", {}), "num_workers": 0, "charset": module.charset.chars, "align": module.align})
-        out[set_name] = evaluate_split(module, extra, spec.get("split", "all"), device, progress=False)
-        out[set_name]["read"] = round(out[set_name]["acc"] * out[set_name]["n"])  # words read exactly
+    out.update(evaluate_extra_sets(module, cfg.extra_sets, device, readings=False)[0])
     module.to(device)
     probes = probes.aligned(module.align)
     diag = DiagnosticsSettings.from_config(cfg).diagnose(module.model, probes, module.charset)
