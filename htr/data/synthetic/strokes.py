@@ -97,7 +97,7 @@ def centre_line_segments(skeleton: np.ndarray) -> np.ndarray:
 
 def smooth_field(rng: np.random.Generator, h: int, w: int, cell: float, sigma: float) -> np.ndarray:
     """A smooth random displacement field (bicubic through N(0, sigma) values on a ``cell``-px grid)."""
-    gh, gw = max(2, int(round(h / max(cell, 1.0))) + 1), max(2, int(round(w / max(cell, 1.0))) + 1)
+    gh, gw = max(2, int(round(h / cell)) + 1), max(2, int(round(w / cell)) + 1)
     grid = rng.normal(0.0, sigma, (gh, gw)).astype(np.float32)
     return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
 

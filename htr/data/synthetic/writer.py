@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from htr.data.synthetic.fonts import FontSpec, em_scale, pil_font
-from htr.data.synthetic.strokes import connector, draw_segments, entry_point, exit_point, restroke, stroke_width
+from htr.data.synthetic.strokes import connector, draw_segments, entry_point, exit_point, restroke, smooth_field, stroke_width
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,6 @@ def _smooth_1d(rng: np.random.Generator, n: int, knots: int, sigma: float) -> np
     """A smooth random function on 0..n-1 (piecewise-cubic through ``knots`` random values)."""
     vals = rng.normal(0.0, sigma, max(2, knots)).astype(np.float32)
     return cv2.resize(vals[None, :], (n, 1), interpolation=cv2.INTER_CUBIC)[0]
-
-
-def _smooth_2d(rng: np.random.Generator, h: int, w: int, cell: float, sigma: float) -> np.ndarray:
-    gh, gw = max(2, int(round(h / cell)) + 1), max(2, int(round(w / cell)) + 1)
-    grid = rng.normal(0.0, sigma, (gh, gw)).astype(np.float32)
-    return cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
 def _ink_joined(writer: Writer, text: str, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -210,8 +204,8 @@ def _warp(ink: np.ndarray, stretch: np.ndarray | None, writer: Writer, rng: np.r
     amp = writer.elastic * size * float(rng.uniform(0.5, 1.5))
     if amp > 0.2:
         cell = float(rng.uniform(0.4, 0.8)) * size
-        map_x = map_x + _smooth_2d(rng, h, out_w, cell, amp)
-        map_y = map_y + _smooth_2d(rng, h, out_w, cell, amp)
+        map_x = map_x + smooth_field(rng, h, out_w, cell, amp)
+        map_y = map_y + smooth_field(rng, h, out_w, cell, amp)
     return cv2.remap(ink, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
@@ -221,7 +215,7 @@ def _scan(alpha: np.ndarray, writer: Writer, rng: np.random.Generator, size: int
     h, w = alpha.shape
     # Paper: mostly near-white, sometimes gray or dim (photos, recycled paper, old scans).
     paper_level = float(rng.uniform(215, 253)) if rng.random() < 0.75 else float(rng.uniform(140, 215))
-    paper = paper_level + _smooth_2d(rng, h, w, float(rng.uniform(8, 40)), float(rng.uniform(0, 6)))
+    paper = paper_level + smooth_field(rng, h, w, float(rng.uniform(8, 40)), float(rng.uniform(0, 6)))
     if rng.random() < 0.3:  # uneven lighting: a linear ramp across the crop
         theta = float(rng.uniform(0, 2 * np.pi))
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -233,7 +227,7 @@ def _scan(alpha: np.ndarray, writer: Writer, rng: np.random.Generator, size: int
         level = float(rng.uniform(20, 70))
         for y in np.arange(phase, h, gap):
             cv2.line(paper, (0, int(y)), (w - 1, int(y + rng.normal(0, 1))), -level, 1)
-    ink = min(writer.ink + float(rng.normal(0, 8)), paper_level - 50) + _smooth_2d(rng, h, w, size, writer.pressure)
+    ink = min(writer.ink + float(rng.normal(0, 8)), paper_level - 50) + smooth_field(rng, h, w, size, writer.pressure)
     img = paper * (1.0 - alpha) + ink * alpha
     img += rng.normal(0.0, float(rng.uniform(0.5, 6.0)), img.shape).astype(np.float32)
     # IAM-like crop: word boxes from IAM's segmentation are tight, 1 px to ~1/10 of the size.
