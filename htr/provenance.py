@@ -39,8 +39,9 @@ def checkpoint_provenance(path: str | Path, ckpt: dict[str, Any]) -> dict[str, A
         "checkpoint": str(path),
         "augmentation": data.get("augmentation", UNKNOWN),
         "pooling": hparams.get("pooling", UNKNOWN),
-        # Lightning stores the index of the epoch being trained when saved: +1 = epochs done.
-        "epochs": int(epoch) + 1 if isinstance(epoch, int) else UNKNOWN,
+        # Older checkpoints lack "epochs_trained"; they were saved at validation, where Lightning's
+        # epoch index + 1 is the epochs done.
+        "epochs": ckpt.get("epochs_trained") or (int(epoch) + 1 if isinstance(epoch, int) else UNKNOWN),
         "global_step": ckpt.get("global_step", UNKNOWN),
         "seed": run.get("seed", UNKNOWN),
         "commit": run.get("commit", UNKNOWN),

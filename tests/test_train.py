@@ -11,7 +11,7 @@ import torch
 from conftest import train_args, write_folder_dataset
 from htr.cli import main
 from htr.data.datamodule import WordDataModule
-from htr.model.module import CheckpointError, HTRModule, load_checkpoint
+from htr.model.module import CheckpointError, HTRModule, load_checkpoint, slim_checkpoint
 
 
 def train(tmp_path: Path, data_root: Path, *extra: str, config: str = "baseline", tiny: bool = True) -> int:
@@ -66,6 +66,17 @@ def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) 
     assert metrics["epochs_run"] == 3 and len(metrics["val_cer_history"]) == 3
     assert metrics["final_val_cer"] == metrics["val_cer_history"][-1]
     assert metrics["precision"] == "32-true" and metrics["device"].startswith("cpu") and metrics["wall_time_s"] > 0
+
+    # Slimmed for shipping: no resume state, the same model, the same provenance (not "unknown").
+    slim_path = tmp_path / "shipped.ckpt"
+    slim = slim_checkpoint(last, slim_path)
+    assert "optimizer_states" not in slim and "htr_run" in slim and slim_path.stat().st_size < last.stat().st_size / 2
+    full, shipped = load_checkpoint(last), load_checkpoint(slim_path)
+    assert {k: v for k, v in shipped.provenance.items() if k != "checkpoint"} == {k: v for k, v in full.provenance.items() if k != "checkpoint"}
+    assert shipped.provenance["run_name"] == "resumed" and shipped.provenance["augmentation"] == "none" and shipped.provenance["epochs"] == 3
+    x = torch.rand(2, 1, 32, 128)
+    with torch.no_grad():
+        assert torch.equal(shipped(x), full(x))
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from pathlib import Path
@@ -14,6 +15,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from htr.data.preprocess import Alignment
+from htr.io import atomic_write_bytes
 from htr.model.crnn import CHANNELS, CRNN
 from htr.provenance import checkpoint_provenance
 from htr.text import BLANK, IAM_CHARSET, Charset, decode, encode_batch
@@ -149,6 +151,9 @@ class HTRModule(pl.LightningModule):
         self._evaluate(batch, "test")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning's "epoch" is the loop's index at saving: one less than the epochs trained for a
+        # checkpoint saved at validation, equal for last.ckpt saved at the end of fit.
+        checkpoint["epochs_trained"] = self.trainer.fit_loop.epoch_progress.current.processed
         if self.run_info:
             checkpoint["htr_run"] = dict(self.run_info)
 
@@ -206,3 +211,26 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     module.provenance = checkpoint_provenance(path, ckpt)
     module.eval()
     return module.to(map_location)
+
+
+# What a shipped checkpoint keeps: the weights, what rebuilds the model and its data settings, and
+# where it came from (``htr_run``: run name, seed, commit, W&B id; epoch and step), so a report of
+# a slimmed checkpoint names its provenance. Optimizer, scheduler, loop and callback states only
+# serve resuming and triple the file.
+SHIPPED_KEYS = (
+    "state_dict", "hyper_parameters", "datamodule_hyper_parameters", "htr_run", "epoch", "epochs_trained", "global_step", "pytorch-lightning_version",
+)
+
+
+def slim_checkpoint(src: str | Path, dst: str | Path) -> dict[str, Any]:
+    """Write ``src`` without its resume-only state to ``dst`` (atomically); returns what was kept.
+
+    The result loads with :func:`load_checkpoint` exactly as ``src`` does and reports the same
+    provenance; it cannot resume training."""
+    load_checkpoint(src)  # refuse what is not a loadable checkpoint of this project, in one line
+    ckpt = torch.load(Path(src), map_location="cpu", weights_only=False)
+    slim = {k: ckpt[k] for k in SHIPPED_KEYS if k in ckpt}
+    buffer = io.BytesIO()
+    torch.save(slim, buffer)
+    atomic_write_bytes(dst, buffer.getvalue())
+    return slim
