@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from htr.callbacks import DiagnosticsCallback  # noqa: E402
 from htr.data.datamodule import WordDataModule  # noqa: E402
+from htr.diagnostics.scorer import CRNNScorer  # noqa: E402
 from htr.diagnostics.settings import DiagnosticsSettings  # noqa: E402
 from htr.model.module import load_checkpoint  # noqa: E402
 
@@ -35,7 +36,7 @@ def main() -> None:
     probes = settings.choose_probes(data.splits()[settings.probe_split])
     for _ in range(args.repeats):
         start = time.perf_counter()
-        diag = settings.diagnose(module.model, probes, module.charset)
+        diag = settings.diagnose(CRNNScorer.of(module), probes)
         figures = cb.figures_of(diag, probes)
         for fig, _ in figures.values():
             fig.savefig("/dev/null", format="png", dpi=100)

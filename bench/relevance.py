@@ -27,10 +27,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from htr.data.preprocess import to_canvas
-from htr.diagnostics.forward import log_scores_of
+from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.relevance import make_perturbations, relevance, window_positions
+from htr.diagnostics.scorer import CRNNScorer
+from htr.diagnostics.settings import DiagnosticsSettings
 from htr.model.crnn import CRNN
-from htr.text import IAM_CHARSET, Charset
+from htr.text import IAM_CHARSET, Charset, text_log_score
 
 
 def word_canvas(text: str = "are") -> np.ndarray:
@@ -47,7 +49,7 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - start, out
 
 
-def captum_map(model, canvas, text, charset, window, stride, value, batch_size):
+def captum_map(scorer, canvas, text, window, stride, value, batch_size):
     """Captum FeatureAblation with the same windows (non-overlapping only) and one replacement."""
     from captum.attr import FeatureAblation
 
@@ -61,7 +63,7 @@ def captum_map(model, canvas, text, charset, window, stride, value, batch_size):
     x = torch.as_tensor(canvas, dtype=torch.float32)[None, None] / 255
 
     def forward(images: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(log_scores_of(model(images), [text], charset))
+        return text_log_score(scorer.model(images), [text], scorer.charset)
 
     with torch.inference_mode():
         attr = FeatureAblation(forward).attribute(
@@ -76,13 +78,13 @@ def main() -> None:
     p.add_argument("--pooling", default="max", choices=("max", "blur"))
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--skip-naive-w1", action="store_true", help="skip the slowest run (naive, 5 levels, window 1)")
-    p.add_argument("--callback-only", action="store_true", help="only time shortcut_scores on 8 probes")
+    p.add_argument("--callback-only", action="store_true", help="only time the diagnostics of 8 probes (what a callback runs)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     charset = Charset(IAM_CHARSET)
     torch.manual_seed(0)
-    model = CRNN(charset.num_classes, pooling=args.pooling).eval()
+    model = CRNNScorer(CRNN(charset.num_classes, pooling=args.pooling).eval(), charset)
     canvas = word_canvas()
     try:
         import captum  # noqa: F401
@@ -109,27 +111,27 @@ def main() -> None:
             int(not np.array_equal(v, gray[y0:y1, x0:x1])) for (y0, y1, x0, x1), vals in zip(pert.windows, pert.values) for v in vals
         )
         kw["eps"] = 1e-300  # a random model's p(text) is tiny: keep the WE map informative for the diff
-        t_fast, fast = timed(relevance, model, canvas, "are", charset, method="fast", batch_size=args.batch_size, **kw)
+        t_fast, fast = timed(relevance, model, canvas, "are", method="fast", batch_size=args.batch_size, **kw)
         if args.skip_naive_w1 and kw["window"] == 1 and "gray_levels" not in kw:
             t_naive, diff = float("nan"), float("nan")
         else:
-            t_naive, naive = timed(relevance, model, canvas, "are", charset, method="naive", batch_size=args.batch_size, **kw)
+            t_naive, naive = timed(relevance, model, canvas, "are", method="naive", batch_size=args.batch_size, **kw)
             diff = float(np.abs(fast - naive).max())
         t_captum = float("nan")
         if have_captum and "gray_levels" in kw:
-            t_captum, _ = timed(captum_map, model, canvas, "are", charset, kw["window"], kw["stride"], kw["gray_levels"][0], args.batch_size)
+            t_captum, _ = timed(captum_map, model, canvas, "are", kw["window"], kw["stride"], kw["gray_levels"][0], args.batch_size)
         print(f"{name:<34} {evals:>6} {t_naive:>8.2f} {t_fast:>8.2f} {t_naive / t_fast:>7.2f} {t_captum:>8.2f} {diff:>9.2g}", flush=True)
-    callback_cost(model, charset)
+    callback_cost(model)
 
 
-def callback_cost(model: CRNN, charset: Charset) -> None:
-    """What a training callback pays: shortcut_scores on 8 probes, with and without relevance."""
+def callback_cost(scorer: CRNNScorer) -> None:
+    """What a training callback pays: the diagnostics of 8 probes, with and without relevance (and deletion curves)."""
     words = ["are", "the", "to", "and", "tell", "of", "it", "word"]
-    canvases = [word_canvas(w) for w in words]
-    print(f"\nshortcut_scores on {len(words)} probes (shift sweeps 0..16, specks CER):")
-    for probes, kw in ((0, {}), (8, {"window": 4, "stride": 4}), (8, {"window": 2, "stride": 2})):
-        t, _ = timed(__import__("htr.diagnostics", fromlist=["shortcut_scores"]).shortcut_scores, model, canvases, words, charset, relevance_probes=probes, relevance_kwargs=kw)
-        what = f"relevance on {probes} probes, window {kw['window']} stride {kw['stride']}" if probes else "no relevance"
+    probes = ProbeSet(words, words, np.stack([word_canvas(w) for w in words]))
+    print(f"\ndiagnostics of {len(words)} probes (shift sweeps 0..16, specks CER):")
+    for n, window in ((0, 2), (8, 4), (8, 2)):
+        t, _ = timed(DiagnosticsSettings(relevance_probes=n, relevance_window=window).diagnose, scorer, probes)
+        what = f"relevance on {n} probes, window {window} stride {window}" if n else "no relevance"
         print(f"  {what:<45} {t:7.2f} s")
 
 

@@ -18,6 +18,7 @@ from pytorch_lightning.loggers import WandbLogger  # noqa: E402
 
 from htr.diagnostics.plots import plot_relevance, plot_shift  # noqa: E402
 from htr.diagnostics.probes import Diagnosis, ProbeSet  # noqa: E402
+from htr.diagnostics.scorer import CRNNScorer  # noqa: E402
 from htr.diagnostics.settings import DiagnosticsSettings  # noqa: E402
 from htr.io import write_json  # noqa: E402
 
@@ -142,17 +143,18 @@ class DiagnosticsCallback(pl.Callback):
             return None
         start = time.perf_counter()
         probes = self._probes(trainer).aligned(pl_module.align)
-        diag = self.settings.diagnose(pl_module.model, probes, pl_module.charset)
+        diag = self.settings.diagnose(CRNNScorer.of(pl_module), probes)
         figures = self.figures_of(diag, probes)
         out = self.out_dir(trainer) / tag
         out.mkdir(parents=True, exist_ok=True)
         for name, (fig, _caption) in figures.items():
             fig.savefig(out / f"{name}.png", dpi=100)
-        write_json(out / "scores.json", {"epoch": trainer.current_epoch, "global_step": trainer.global_step, "scores": diag.scores, "probes": diag.probe_rows(probes)})
+        write_json(out / "scores.json", {"epoch": trainer.current_epoch, "global_step": trainer.global_step, "scores": diag.to_flat(), "probes": diag.probe_rows(probes)})
         self.log_to_loggers(trainer, diag, probes, figures)
         self._last_tag = tag
         self.seconds.append(time.perf_counter() - start)
-        log.info("diagnostics [%s] in %.1f s: acc drop@8+ %.3f, periodicity %.3f", tag, self.seconds[-1], diag.scores.get("acc_drop@8plus", math.nan), diag.scores.get("periodicity@4", math.nan))
+        scores = diag.scores
+        log.info("diagnostics [%s] in %.1f s: acc drop@%d+ %.3f, periodicity@%d %.3f", tag, self.seconds[-1], scores.shift_threshold, scores.accuracy_drop, scores.period, scores.periodicity)
         return diag
 
     def figures_of(self, diag: Diagnosis, probes: ProbeSet) -> dict[str, tuple[Figure, str]]:
@@ -167,7 +169,7 @@ class DiagnosticsCallback(pl.Callback):
 
     def log_to_loggers(self, trainer: pl.Trainer, diag: Diagnosis, probes: ProbeSet, figures: dict[str, tuple[Figure, str]]) -> None:
         step = trainer.global_step
-        scalars = {f"diag/{k}": v for k, v in diag.scores.items() if math.isfinite(v)}
+        scalars = {f"diag/{k}": v for k, v in diag.to_flat().items() if math.isfinite(v)}
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=step)
             if isinstance(logger, WandbLogger):
@@ -188,7 +190,6 @@ def wandb_panels(diag: Diagnosis, probes: ProbeSet, curves: int = 4) -> dict[str
     columns = ["image", *rows[0]]
     table = wandb.Table(columns=columns, data=[[wandb.Image(c), *r.values()] for c, r in zip(probes.canvases, rows)])
     n = min(curves, len(diag.sweeps))
-    shifts = sorted(int(k.split("shift")[1]) for k in diag.scores if k.startswith("acc@shift"))
     return {
         "diag/probes": table,
         "diag/shift_curve": wandb.plot.line_series(
@@ -196,7 +197,7 @@ def wandb_panels(diag: Diagnosis, probes: ProbeSet, curves: int = 4) -> dict[str
             keys=[repr(t) for t in probes.texts[:n]], title="p(text | image) vs shift right (px)", xname="shift (px)",
         ),
         "diag/accuracy_vs_shift": wandb.plot.line(
-            wandb.Table(columns=["shift (px)", "probe word accuracy"], data=[[s, diag.scores[f"acc@shift{s}"]] for s in shifts]),
+            wandb.Table(columns=["shift (px)", "probe word accuracy"], data=[[s, diag.scores.accuracy[s]] for s in diag.scores.shifts]),
             "shift (px)", "probe word accuracy", title="probe word accuracy vs shift",
         ),
     }

@@ -10,7 +10,12 @@ from torch import nn
 from conftest import render_word
 from htr.data.preprocess import BACKGROUND, to_canvas
 from htr.diagnostics import (
+    CRNNScorer,
+    CTCScorer,
+    DiagnosticsSettings,
     IncrementalCNN,
+    ProbeSet,
+    ShortcutScores,
     deletion_curve,
     edit,
     off_ink_share,
@@ -23,7 +28,6 @@ from htr.diagnostics import (
     plot_shift,
     relevance,
     shift_sweep,
-    shortcut_scores,
     supports_incremental,
 )
 from htr.diagnostics.edits import EditSpecError
@@ -63,6 +67,11 @@ class GlobalInk(nn.Module):
         return logits.log_softmax(-1)
 
 
+def ctc(model: nn.Module) -> CTCScorer:
+    """A toy model in the project's layout, through the generic CTC scorer."""
+    return CTCScorer(model, CHARSET)
+
+
 def random_crnn(pooling: str, seed: int = 0) -> CRNN:
     """Random CRNN in eval mode with non-trivial BatchNorm statistics."""
     torch.manual_seed(seed)
@@ -87,7 +96,7 @@ def canvas() -> np.ndarray:
 def test_one_pixel_model_relevance_only_there_and_sign_flips(canvas: np.ndarray) -> None:
     y, x = 16, 10
     model = OnePixel(y, x)
-    rel = relevance(model, canvas, "a", CHARSET, method="fast")  # no cnn/head: falls back to naive
+    rel = relevance(ctc(model), canvas, "a", method="fast")  # no incremental engine: the naive path
     assert rel.shape == canvas.shape
     mask = np.zeros_like(rel, dtype=bool)
     mask[y, x] = True
@@ -95,14 +104,14 @@ def test_one_pixel_model_relevance_only_there_and_sign_flips(canvas: np.ndarray)
     assert abs(rel[y, x]) > 0.1
     with torch.no_grad():
         model.w.neg_()
-    flipped = relevance(model, canvas, "a", CHARSET, weights="histogram")
+    flipped = relevance(ctc(model), canvas, "a", weights="histogram")
     assert np.all(flipped[~mask] == 0)
     assert np.sign(flipped[y, x]) == -np.sign(rel[y, x])
 
 
 def test_one_pixel_windows_average_over_covering_windows(canvas: np.ndarray) -> None:
     model = OnePixel(5, 7)
-    rel = relevance(model, canvas, "a", CHARSET, window=3, stride=1)
+    rel = relevance(ctc(model), canvas, "a", window=3, stride=1)
     nonzero = np.argwhere(rel != 0)
     assert nonzero[:, 0].min() >= 3 and nonzero[:, 0].max() <= 7  # windows covering (5, 7)
     assert nonzero[:, 1].min() >= 5 and nonzero[:, 1].max() <= 9
@@ -116,7 +125,7 @@ def test_histogram_weights_match_seed_bins() -> None:
 
 def test_conditional_sampling_on_flat_paper_is_zero(canvas: np.ndarray) -> None:
     model = OnePixel(2, 120)  # a background pixel: its ring is all paper, no change possible
-    rel = relevance(model, canvas, "a", CHARSET, sampling="conditional", n_samples=4)
+    rel = relevance(ctc(model), canvas, "a", sampling="conditional", n_samples=4)
     assert np.all(rel == 0)
 
 
@@ -147,27 +156,27 @@ def test_incremental_features_equal_full_cnn_at_every_column(pooling: str, canva
 def test_fast_equals_naive_on_real_crnn(pooling: str, width: int, window: int, stride: int, sampling: str, canvas: np.ndarray) -> None:
     """Narrow canvases keep the naive reference cheap (the CRNN takes any width); stride 3 puts
     windows at every offset modulo the pooling factor 4."""
-    model = random_crnn(pooling)
+    model = CRNNScorer(random_crnn(pooling), CHARSET)
     img = np.ascontiguousarray(canvas[:, :width])
     levels = (0, 255) if window == 1 else (0, 127, 255)
     kw = dict(window=window, stride=stride, sampling=sampling, gray_levels=levels, n_samples=2, eps=1e-300)
-    fast = relevance(model, img, "are", CHARSET, method="fast", **kw)
-    naive = relevance(model, img, "are", CHARSET, method="naive", **kw)
+    fast = relevance(model, img, "are", method="fast", **kw)
+    naive = relevance(model, img, "are", method="naive", **kw)
     assert np.abs(naive).max() > 1e-3  # a real map, not all zeros
     np.testing.assert_allclose(fast, naive, atol=1e-4, rtol=0)
 
 
 def test_fast_equals_naive_log_scores_full_width(canvas: np.ndarray) -> None:
-    model = random_crnn("max")
+    scorer = CRNNScorer(random_crnn("max"), CHARSET)
     pert = make_perturbations(canvas, window=8, stride=8, gray_levels=(0, 255))
-    c_fast, fast = perturbation_log_scores(model, canvas, "are", CHARSET, pert, "fast")
-    c_naive, naive = perturbation_log_scores(model, canvas, "are", CHARSET, pert, "naive")
+    c_fast, fast = perturbation_log_scores(scorer, canvas, "are", pert, "fast")
+    c_naive, naive = perturbation_log_scores(scorer, canvas, "are", pert, "naive")
     assert c_fast == pytest.approx(c_naive, abs=1e-5)
     np.testing.assert_allclose(fast, naive, atol=1e-4 * max(1.0, abs(c_naive)), rtol=0)
 
 
 def test_shift_sweep_of_translation_invariant_model_is_flat(canvas: np.ndarray) -> None:
-    sweep = shift_sweep(GlobalInk(), canvas, "a", CHARSET, max_shift=16)
+    sweep = shift_sweep(ctc(GlobalInk()), canvas, "a", max_shift=16)
     assert list(sweep.shifts) == list(range(min(16, max_shift_for(canvas)) + 1))
     np.testing.assert_allclose(sweep.log_scores, sweep.log_scores[0], atol=1e-5)
     assert len(sweep.texts) == len(sweep.shifts)
@@ -176,7 +185,7 @@ def test_shift_sweep_of_translation_invariant_model_is_flat(canvas: np.ndarray) 
 def test_shift_sweep_never_pushes_ink_off_the_canvas() -> None:
     canvas = np.full((32, 128), BACKGROUND, dtype=np.uint8)
     canvas[10:20, 0:120] = 0  # ink up to column 119: room for 8 px
-    sweep = shift_sweep(GlobalInk(), canvas, "a", CHARSET, max_shift=16)
+    sweep = shift_sweep(ctc(GlobalInk()), canvas, "a", max_shift=16)
     assert sweep.shifts[-1] == 8
 
 
@@ -210,24 +219,23 @@ def test_edit_specs_and_results(canvas: np.ndarray) -> None:
     for bad in ("1,2,3=0", "1,2,3,4=300", "dot:1,2=0", "blob:1,2=0", "5,5,2,2=0", "1,2,3,4"):
         with pytest.raises(EditSpecError):
             parse_edit(bad)
-    model = OnePixel(16, 10)
-    results = edit(model, canvas, "a", CHARSET, ["10,16,11,17=0", "10,16,11,17=255"])
+    results = edit(ctc(OnePixel(16, 10)), canvas, "a", ["10,16,11,17=0", "10,16,11,17=255"])
     assert [r.label for r in results] == ["original", "10,16,11,17=0", "10,16,11,17=255"]
     assert results[2].score > results[1].score  # OnePixel rewards a white pixel
     assert all(isinstance(r.recognized, str) for r in results)
 
 
 def test_deletion_curve(canvas: np.ndarray) -> None:
-    model = OnePixel(16, 10)
+    model = ctc(OnePixel(16, 10))
     rel = np.zeros(canvas.shape)
     rel[16, 10] = 1.0  # the only pixel that matters comes first
-    fractions, scores, aopc = deletion_curve(model, canvas, "a", CHARSET, rel, steps=4, max_fraction=0.01, replacement=0, fine_start=False)
+    fractions, scores, aopc = deletion_curve(model, canvas, "a", rel, steps=4, max_fraction=0.01, replacement=0, fine_start=False)
     assert fractions[0] == 0 and len(scores) == 5
     assert np.all(scores[1:] == scores[1])  # after step 1 nothing else matters
     assert aopc == pytest.approx(np.mean(scores[0] - scores))
     # Fine steps (1, 2, 4, 8 px before the first even step of 10 px) show where the score falls
     # (at the very first pixel here) without changing AOPC.
-    fine_fr, fine_scores, fine_aopc = deletion_curve(model, canvas, "a", CHARSET, rel, steps=4, max_fraction=0.01, replacement=0)
+    fine_fr, fine_scores, fine_aopc = deletion_curve(model, canvas, "a", rel, steps=4, max_fraction=0.01, replacement=0)
     assert list(np.round(fine_fr * canvas.size).astype(int)) == [0, 1, 2, 4, 8, 10, 20, 31, 41]
     assert fine_scores[1] == scores[1] != scores[0] and fine_aopc == pytest.approx(aopc)
 
@@ -242,24 +250,32 @@ def test_off_ink_share() -> None:
     assert off_ink_share(canvas, rel, distance=2) == pytest.approx(0.75)
 
 
-def test_shortcut_scores_flat_dict(canvas: np.ndarray) -> None:
-    model = GlobalInk()
-    out = shortcut_scores(model, [canvas, canvas], ["a", "a"], CHARSET, max_shift=9, relevance_probes=1, relevance_kwargs={"window": 8, "stride": 8}, aopc=True)
+def test_shortcut_scores_typed_and_flat(canvas: np.ndarray) -> None:
+    settings = DiagnosticsSettings(max_shift=9, relevance_probes=1, relevance_window=8)
+    diag = settings.diagnose(ctc(GlobalInk()), ProbeSet(["0", "1"], ["a", "a"], np.stack([canvas, canvas])))
+    scores = diag.scores
+    assert list(scores.shifts) == list(range(10)) and scores.log_score_drop == pytest.approx(0.0, abs=1e-5)  # translation invariant
+    assert scores.off_ink_evidence is not None and scores.aopc == pytest.approx(diag.deletions[0][2])
+    assert scores.specks.increase == scores.specks.specks - scores.specks.clean
+    out = diag.to_flat()
     assert all(isinstance(v, float) for v in out.values())
-    for key in ("acc@shift0", "logscore@shift9", "acc_drop@8plus", "logscore_drop@8plus", "periodicity@4", "cer@clean", "cer@specks", "cer_increase@specks", "off_ink_evidence", "aopc"):
-        assert key in out
-    assert out["logscore_drop@8plus"] == pytest.approx(0.0, abs=1e-5)  # translation invariant
+    assert list(out)[:4] == ["acc@shift0", "logscore@shift0", "acc@shift1", "logscore@shift1"]
+    assert list(out)[20:] == ["acc_drop@8plus", "logscore_drop@8plus", "periodicity@4", "periodic_amplitude@4", "cer@clean", "cer@specks", "cer_increase@specks", "off_ink_evidence", "aopc"]
+    assert out["logscore_drop@8plus"] == scores.log_score_drop and out["acc@shift9"] == scores.accuracy_at(9)
+    # A stored run's flat scores read back into the same fields; the threshold and period come from the settings.
+    assert ShortcutScores.from_flat(out, 8, 4) == scores
+    assert DiagnosticsSettings(shift_threshold=6, period=3).diagnose(ctc(GlobalInk()), ProbeSet(["0"], ["a"], canvas[None])).to_flat().keys() >= {"acc_drop@6plus", "periodicity@3"}
 
 
 def test_plots_render_png(tmp_path, canvas: np.ndarray) -> None:
-    model = OnePixel(16, 10)
+    model = ctc(OnePixel(16, 10))
     rel = np.random.default_rng(0).normal(0, 0.1, canvas.shape)
     figs = {
         "relevance": plot_relevance(canvas, rel, "are"),
         "relevance_auto": plot_relevance(canvas, rel, vmax="auto"),
-        "edits": plot_edits(edit(model, canvas, "a", CHARSET, ["dot:10,16,1=0"]), "a"),
-        "shift": plot_shift(shift_sweep(model, canvas, "a", CHARSET, 6), "a"),
-        "deletion": plot_deletion(*deletion_curve(model, canvas, "a", CHARSET, rel, steps=3)),
+        "edits": plot_edits(edit(model, canvas, "a", ["dot:10,16,1=0"]), "a"),
+        "shift": plot_shift(shift_sweep(model, canvas, "a", 6), "a"),
+        "deletion": plot_deletion(*deletion_curve(model, canvas, "a", rel, steps=3)),
     }
     for name, fig in figs.items():
         path = tmp_path / f"{name}.png"

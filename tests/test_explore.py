@@ -121,7 +121,7 @@ def test_frames_collapse_to_the_reading(explorer, word) -> None:
 
 def test_shift_is_the_shift_sweep(explorer, word, files) -> None:
     ck = explorer.checkpoints[0]
-    sweep = shift_sweep(ck.model, to_canvas(load_image(files["image"])), "are", ck.charset, max_shift=8)
+    sweep = shift_sweep(ck.scorer, to_canvas(load_image(files["image"])), "are", max_shift=8)
     for s in (0, 3, 8):
         m = explorer.score(word, "are", [], s)["models"][0]
         assert m["original"]["score"] == pytest.approx(sweep.scores[s], rel=1e-4)
@@ -137,7 +137,7 @@ def test_relevance_job_equals_relevance(explorer, word, files) -> None:
     assert "not a Lightning checkpoint of this project" in st["maps"][2]["error"]
     _, shifted, ed = explorer.render(word, [BLOCK], 2)
     canvas = ed.apply(shifted)
-    expected = relevance(ck.model, canvas, "are", ck.charset, 8, 8)
+    expected = relevance(ck.scorer, canvas, "are", 8, 8)
     np.testing.assert_allclose(np.reshape(st["maps"][0]["map"], (32, 128)), expected, atol=1e-4)
     partial = job.partial_maps()  # what the page polls while the job runs: here every chunk is done
     np.testing.assert_allclose(np.reshape(partial[0], (32, 128)).astype(float), expected, atol=1e-4)

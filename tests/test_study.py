@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import CHEAP_DIAGNOSTICS, TINY_MODEL, WORDS, write_folder_dataset
+from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.study import main
-from htr.experiment.study_report import RUN_GROUPS, load_run
+from htr.experiment.study_report import load_run, run_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,10 +69,10 @@ def test_study_trains_every_arm_and_seed_and_the_budget_check_reports_and_resume
     # to the pair: CER within 0.3 points, each shortcut score within the sd of the arm's 2 seeds.
     longer = json.loads((results / "runs" / "blurpool-s0-e2.json").read_text())
     assert longer["training"]["epochs_run"] == 2 and runs["blurpool-s0"]["training"]["epochs_run"] == 1 and n == 2
-    rows = {name: load_run(results / "runs" / f"{name}.json", ["test"], "test")[0] for name in ("blurpool-s0", "blurpool-s1", "blurpool-s0-e2")}
+    rows = {name: load_run(results / "runs" / f"{name}.json", ["test"], "test", DiagnosticsSettings())[0] for name in ("blurpool-s0", "blurpool-s1", "blurpool-s0-e2")}
     outside = abs(rows["blurpool-s0-e2"]["test/cer"] - rows["blurpool-s0"]["test/cer"]) > 0.003
     unknown = False
-    for key in RUN_GROUPS["shortcuts"]:
+    for key in run_groups(DiagnosticsSettings())["shortcuts"]:
         sd = np.std([rows[f"blurpool-s{s}"][key] for s in (0, 1)], ddof=1)
         change = rows["blurpool-s0-e2"][key] - rows["blurpool-s0"][key]
         unknown |= not (math.isfinite(sd) and math.isfinite(change))  # an untrained map may have no positive evidence: NaN

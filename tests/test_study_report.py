@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from conftest import chromium_dom, chromium_or_skip
+from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.study import build_parser
-from htr.experiment.study_report import HEADLINE, README_COLUMNS, BudgetCheck, aggregate, budget_comparisons, markdown_table, write_study_report
+from htr.experiment.study_report import BudgetCheck, aggregate, budget_comparisons, headline, markdown_table, readme_columns, write_study_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
+DIAG = DiagnosticsSettings()  # the settings configs/study.yaml leaves at their defaults
+HEADLINE, README_COLUMNS = headline(DIAG), readme_columns(DIAG)
 
 
 def readme_table(text: str, header_start: str) -> list[str]:
@@ -39,7 +42,7 @@ def study_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def test_readme_quotes_the_study_table_as_the_report_makes_it(study_out: tuple[Path, dict]) -> None:
     out, table = study_out
-    made = markdown_table(table).splitlines()
+    made = markdown_table(table, DIAG).splitlines()
     assert readme_table((ROOT / "README.md").read_text(), "| arm (seeds) |") == made
     assert made[0].split(" | ")[1:] == [HEADLINE[k].header for k in README_COLUMNS[:-1]] + [HEADLINE[README_COLUMNS[-1]].header + " |"]
     assert "\n".join(made) in (out / "README.md").read_text()

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from torch import nn
+import torch
 
-from htr.diagnostics.forward import score_canvases
+from htr.diagnostics.scorer import TextScorer
 from htr.text import Charset
 
 
@@ -123,12 +123,13 @@ class Edit:
 
 @dataclass
 class EditResult:
-    """Score of the text and best-path recognition for one (edited) canvas."""
+    """Score of the text and the scorer's reading for one (edited) canvas."""
 
     label: str
     canvas: np.ndarray = field(repr=False)
     log_score: float
     recognized: str
+    frames: list[str] | None = None  # argmax character of each frame ('' = blank), if asked for and the model has frames
 
     @property
     def score(self) -> float:
@@ -190,20 +191,27 @@ def parse_edit(spec: str, label: str = "") -> Edit:
 
 
 def edit(
-    model: nn.Module,
+    scorer: TextScorer,
     canvas: np.ndarray,
     text: str,
-    charset: Charset,
     edits: Sequence[Edit | str],
+    frames: bool = False,
 ) -> list[EditResult]:
-    """Score ``text`` and best-path decode the original canvas and each edited copy (one batch).
+    """Score ``text`` and read the original canvas and each edited copy (one batch).
 
     The first result is the original (label ``original``); edits may be :class:`Edit` objects or
-    spec strings.
+    spec strings. With ``frames`` each result has the argmax character of every frame of that
+    same forward pass (None for a scorer without frames).
     """
     parsed = [e if isinstance(e, Edit) else parse_edit(e) for e in edits]
     canvas = np.asarray(canvas, dtype=np.uint8)
     canvases = np.stack([canvas] + [e.apply(canvas) for e in parsed])
-    log_scores, texts = score_canvases(model, canvases, text, charset)
+    scored = scorer.score(canvases, text, frames=frames)
     labels = ["original"] + [str(e) for e in parsed]
-    return [EditResult(lbl, c, float(s), t) for lbl, c, s, t in zip(labels, canvases, log_scores, texts)]
+    per_frame = [frame_chars(lp, scorer.charset) for lp in scored.log_probs] if scored.log_probs is not None else [None] * len(canvases)
+    return [EditResult(lbl, c, float(s), t, f) for lbl, c, s, t, f in zip(labels, canvases, scored.log_scores, scored.readings, per_frame)]
+
+
+def frame_chars(log_probs: torch.Tensor, charset: Charset) -> list[str]:
+    """The argmax class of each frame of (T, C) log-probs (the project's layout) as a character ('' = blank)."""
+    return [charset.decode([int(i)]) for i in log_probs.argmax(dim=-1).tolist()]

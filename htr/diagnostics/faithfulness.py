@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from torch import nn
 
 from htr.data.preprocess import BACKGROUND
-from htr.diagnostics.forward import score_canvases
-from htr.text import Charset
+from htr.diagnostics.scorer import TextScorer
 
 MID_GRAY = 127  # the mean of the seed's gray levels (0, 63, 127, 191, 255), rounded down
 
 
 def deletion_curve(
-    model: nn.Module,
+    scorer: TextScorer,
     canvas: np.ndarray,
     text: str,
-    charset: Charset,
     relevance_map: np.ndarray,
     steps: int = 20,
     max_fraction: float = 0.2,
@@ -55,7 +52,6 @@ def deletion_curve(
         flat = canvas.ravel().copy()
         flat[order[:c]] = value
         images.append(flat.reshape(canvas.shape))
-    log_scores, _ = score_canvases(model, np.stack(images), text, charset, decode=False)
-    scores = np.exp(log_scores)
+    scores = np.exp(scorer.score(np.stack(images), text, decode=False).log_scores)
     aopc = float(np.mean(scores[0] - scores[np.isin(counts, even)]))
     return fractions, scores, aopc

@@ -19,16 +19,24 @@ finally splices the strip into the clean feature map. The result equals the full
 Supported leaf layers: ``Conv2d`` (zeros/reflect/replicate padding, integer padding),
 ``MaxPool2d`` (no dilation, floor mode), :class:`htr.model.crnn.BlurPool2d`, and per-pixel
 layers (BatchNorm in eval mode, ReLU-like activations, Dropout in eval, Identity).
+
+:class:`IncrementalScoring` puts it to work for one text: the log-scores of locally perturbed
+copies of one canvas, with the sequence head run only on strips whose features changed. It is
+the capability :class:`htr.diagnostics.scorer.CRNNScorer` offers the relevance maps.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from htr.data.preprocess import normalize
 from htr.model.crnn import BlurPool2d
+from htr.text import Charset, text_log_score
 
 _POINTWISE = (
     nn.BatchNorm2d,
@@ -162,3 +170,41 @@ class IncrementalCNN:
         if a >= b:
             return torch.zeros(values.shape[0], dtype=torch.bool, device=values.device)
         return (values != self.features[..., a:b]).flatten(1).any(1)
+
+
+class IncrementalScoring:
+    """Log-scores of one text for perturbed column strips of one canvas under a model with
+    ``cnn`` + ``head`` (the CRNN): the CNN runs once on the clean input ``x`` (1, 1, H, W), each
+    strip recomputes only the feature columns it can change, and the head runs in batches of
+    ``batch_size`` on the strips whose features changed (the others keep the clean score).
+    Call inside ``eval_mode`` (:meth:`htr.diagnostics.scorer.CRNNScorer.incremental` does)."""
+
+    def __init__(self, model: nn.Module, charset: Charset, x: torch.Tensor, text: str, batch_size: int) -> None:
+        self.model, self.charset, self.text, self.batch_size = model, charset, text, batch_size
+        self.cnn = IncrementalCNN(model.cnn, x)
+        self.device = x.device
+        self.clean_log_score = float(self._log_scores(model.head(self.cnn.features))[0])
+        self.done: list[tuple[list[Any], np.ndarray]] = []  # (keys, log-scores) of every head batch run
+        self._features: list[torch.Tensor] = []
+        self._keys: list[Any] = []
+
+    def _log_scores(self, log_probs: torch.Tensor) -> np.ndarray:
+        return text_log_score(log_probs, [self.text], self.charset).double().cpu().numpy()
+
+    def add(self, strips: np.ndarray, x0: int, x1: int, keys: list[Any]) -> None:
+        """Perturbed copies (N, H, x1 - x0) of canvas columns [x0, x1) (gray 0..255), one key each."""
+        x = normalize(strips).to(self.device)
+        values, fa, fb = self.cnn.strip(x, x0, x1)
+        changed = self.cnn.changed(values, fa, fb).cpu().numpy()
+        if changed.any():  # identical features give the clean score: no head run
+            self._features.append(self.cnn.assemble(values[torch.from_numpy(changed).to(values.device)], fa, fb))
+            self._keys.extend(k for k, c in zip(keys, changed) if c)
+            if len(self._keys) >= self.batch_size:
+                self.flush()
+
+    def flush(self) -> None:
+        """Run the head on the strips collected so far (their scores go to :attr:`done`)."""
+        if not self._keys:
+            return
+        self.done.append((self._keys, self._log_scores(self.model.head(torch.cat(self._features)))))
+        self._features, self._keys = [], []

@@ -1,9 +1,10 @@
-"""Probe sets and the full diagnostics of a model on them, computed once for logs and reports.
+"""Probe sets, and what the diagnostics found on one (:class:`Diagnosis`).
 
 A probe set is a fixed list of validation words (ids, texts, 32x128 canvases made by the
 project's preprocessing), saved next to a run so every epoch and every checkpoint is probed
-on the same images. :func:`diagnose` runs the shift sweeps, relevance maps and deletion
-curves once and derives the flat shortcut scores from them.
+on the same images. :meth:`htr.diagnostics.settings.DiagnosticsSettings.diagnose` runs the
+shift sweeps, relevance maps, deletion curves and the specks CER once and derives the shortcut
+scores from them.
 """
 
 from __future__ import annotations
@@ -16,16 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from htr.data.preprocess import HEIGHT, WIDTH, Alignment, crop_to_canvas, fit_word, load_crop, place, word_x
 from htr.data.readers import WordSample
-from htr.diagnostics.faithfulness import deletion_curve
-from htr.diagnostics.relevance import relevance
-from htr.diagnostics.scores import summarize
-from htr.diagnostics.shift import ShiftSweep, shift_sweep
+from htr.diagnostics.scores import ShortcutScores
+from htr.diagnostics.shift import ShiftSweep
 from htr.io import atomic_write_bytes
-from htr.text import Charset
 
 
 class ProbeError(ValueError):
@@ -118,10 +115,14 @@ def select_probes(samples: Sequence[WordSample], n: int = 16, seed: int = 0, min
 class Diagnosis:
     """Everything the diagnostics found for one model on one probe set."""
 
-    scores: dict[str, float]
+    scores: ShortcutScores
     sweeps: list[ShiftSweep]
     relevance_maps: list[np.ndarray] = field(default_factory=list)  # first ``relevance_probes`` probes
     deletions: list[tuple[np.ndarray, np.ndarray, float]] = field(default_factory=list)
+
+    def to_flat(self) -> dict[str, float]:
+        """The shortcut scores as runs log them and results files hold them (:meth:`ShortcutScores.to_flat`)."""
+        return self.scores.to_flat()
 
     def probe_rows(self, probes: ProbeSet) -> list[dict[str, Any]]:
         """Per-probe table rows: text, recognised text and score at shift 0, worst shift."""
@@ -134,44 +135,3 @@ class Diagnosis:
                 "aopc": float(self.deletions[i][2]) if i < len(self.deletions) else float("nan"),
             })
         return rows
-
-
-def diagnose(
-    model: nn.Module,
-    probes: ProbeSet,
-    charset: Charset,
-    max_shift: int = 16,
-    relevance_probes: int = 4,
-    relevance_kwargs: dict[str, Any] | None = None,
-    deletion: bool = True,
-    **score_kwargs: Any,
-) -> Diagnosis:
-    """Shift sweeps of every probe, relevance maps (+ deletion curves) of the first few, scores."""
-    sweeps = [shift_sweep(model, c, t, charset, max_shift) for c, t in zip(probes.canvases, probes.texts)]
-    kwargs = {"window": 2, "stride": 2, **(relevance_kwargs or {})}
-    maps = [relevance(model, c, t, charset, **kwargs) for c, t in list(zip(probes.canvases, probes.texts))[:relevance_probes]]
-    deletions = [deletion_curve(model, c, t, charset, m) for c, t, m in zip(probes.canvases, probes.texts, maps)] if deletion else []
-    scores = summarize(model, probes.canvases, probes.texts, charset, sweeps, maps, deletions, **score_kwargs)
-    return Diagnosis(scores, sweeps, maps, deletions)
-
-
-def shortcut_scores(
-    model: nn.Module,
-    canvases: Sequence[np.ndarray],
-    texts: Sequence[str],
-    charset: Charset,
-    max_shift: int = 16,
-    relevance_probes: int = 0,
-    relevance_kwargs: dict[str, Any] | None = None,
-    aopc: bool = False,
-    **score_kwargs: Any,
-) -> dict[str, float]:
-    """Shortcut scores of ``model`` on probe canvases (uint8 H x W) with their texts (see scores.py).
-
-    Cost: one batched forward of max_shift+1 images per probe plus two of the probe set;
-    relevance maps (``relevance_probes`` > 0; default 2x2 windows, stride 2) dominate when on.
-    """
-    if len(canvases) != len(texts) or not len(texts):
-        raise ValueError(f"need one text per probe canvas, got {len(canvases)} canvases and {len(texts)} texts")
-    probes = ProbeSet([str(i) for i in range(len(texts))], list(texts), np.stack(canvases))
-    return diagnose(model, probes, charset, max_shift, relevance_probes, relevance_kwargs, deletion=aopc, **score_kwargs).scores

@@ -14,26 +14,24 @@ Probabilities are smoothed as p' = eps + (1 - 2 eps) p before taking odds (a Lap
 correction, Zintgraf's eq. 4 with a tiny pseudo-count), so log-odds stay finite when a score is
 0 or 1; differences below ~eps carry no meaning.
 
-Two exact implementations: ``naive`` runs every perturbed image through the model (the
-reference); ``fast`` runs the CNN once and recomputes only the feature columns a window can
-change (:mod:`htr.diagnostics.incremental`), then the sequence head on the spliced features.
-Both skip replacements that leave the image unchanged (their score is the clean score);
-``fast`` also skips the head for perturbations whose CNN features come out bit-identical.
+Any :class:`htr.diagnostics.scorer.TextScorer` gives the maps. Two exact implementations:
+``naive`` runs every perturbed image through the scorer in batches (the reference, and what
+every scorer can do); ``fast``, where the scorer offers it (:class:`CRNNScorer`, the project's
+CRNN), runs the CNN once and recomputes only the feature columns a window can change
+(:mod:`htr.diagnostics.incremental`), then the sequence head on the spliced features. Both skip
+replacements that leave the image unchanged (their score is the clean score); ``fast`` also
+skips the head for perturbations whose CNN features come out bit-identical.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
-from htr.data.preprocess import normalize
-from htr.diagnostics.forward import check_text, eval_mode, log_scores_of, model_device
-from htr.diagnostics.incremental import IncrementalCNN, supports_incremental
-from htr.text import Charset
+from htr.diagnostics.scorer import SupportsIncremental, TextScorer, check_text
 
 SEED_GRAY_LEVELS = (0, 63, 127, 191, 255)
 
@@ -142,63 +140,58 @@ def make_perturbations(
     return Perturbations(windows, values, all_w)
 
 
+def changing_jobs(gray: np.ndarray, pert: Perturbations) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Jobs (window index, sample index) whose patch changes the image, grouped by window columns.
+
+    Replacements equal to the window's own pixels are not run: their score is the clean one.
+    """
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, (y0, y1, x0, x1) in enumerate(pert.windows):
+        orig = gray[y0:y1, x0:x1]
+        for j, patch in enumerate(pert.values[i]):
+            if not np.array_equal(patch, orig):
+                groups.setdefault((int(x0), int(x1)), []).append((i, j))
+    return groups
+
+
 def perturbation_log_scores(
-    model: nn.Module,
+    scorer: TextScorer,
     canvas: np.ndarray,
     text: str,
-    charset: Charset,
     perturbations: Perturbations,
     method: str = "fast",
     batch_size: int = 512,
 ) -> tuple[float, np.ndarray]:
     """(clean log score, log scores (N, S) of every window x replacement).
 
-    Replacements equal to the window's own pixels are not run (their score is the clean one).
-    ``fast`` falls back to ``naive`` for models without a supported ``cnn`` + ``head``.
+    ``fast`` uses the scorer's incremental engine where it offers one (:class:`CRNNScorer` on a
+    supported CNN) and the ``naive`` batches otherwise; both give the same scores.
     """
     if method not in ("fast", "naive"):
         raise ValueError(f"method must be 'fast' or 'naive', got {method!r}")
-    check_text(text, charset)
+    check_text(text, scorer.charset)
     gray = canvas.astype(np.float32)
-    device = model_device(model)
     pert = perturbations
-    n_win, n_s = pert.weights.shape
-    out = np.empty((n_win, n_s), dtype=np.float64)
-    fast = method == "fast" and supports_incremental(model)
-    with eval_mode(model):
-        x_clean = normalize(gray).unsqueeze(0).to(device)
-        if fast:
-            inc = IncrementalCNN(model.cnn, x_clean)
-            clean_lp = model.head(inc.features)
-        else:
-            clean_lp = model(x_clean)
-        clean = float(log_scores_of(clean_lp, [text], charset)[0])
-        out[:] = clean
-        # Jobs (window index, sample index) that change the image, grouped by window columns.
-        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for i, (y0, y1, x0, x1) in enumerate(pert.windows):
-            orig = gray[y0:y1, x0:x1]
-            for j, patch in enumerate(pert.values[i]):
-                if not np.array_equal(patch, orig):
-                    groups.setdefault((int(x0), int(x1)), []).append((i, j))
-        if fast:
-            runner = _HeadBatcher(model, text, charset, out, batch_size)
+    out = np.empty(pert.weights.shape, dtype=np.float64)
+    groups = changing_jobs(gray, pert)
+    fast = method == "fast" and isinstance(scorer, SupportsIncremental)
+    with scorer.incremental(gray, text, batch_size) if fast else nullcontext() as engine:
+        if engine is not None:
+            out[:] = engine.clean_log_score
             for (x0, x1), jobs in groups.items():
                 for k in range(0, len(jobs), batch_size):
                     chunk = jobs[k : k + batch_size]
-                    x = normalize(_patched(gray[:, x0:x1], pert, chunk, x0)).to(device)
-                    values, fa, fb = inc.strip(x, x0, x1)
-                    changed = inc.changed(values, fa, fb).cpu().numpy()
-                    if changed.any():  # identical features give the clean score: no head run
-                        keep = [job for job, c in zip(chunk, changed) if c]
-                        runner.add(inc.assemble(values[torch.from_numpy(changed).to(values.device)], fa, fb), keep)
-            runner.flush()
-        else:
-            jobs = [job for group in groups.values() for job in group]
-            for k in range(0, len(jobs), batch_size):
-                chunk = jobs[k : k + batch_size]
-                x = normalize(_patched(gray, pert, chunk, 0)).to(device)
-                out[tuple(np.array(chunk).T)] = log_scores_of(model(x), [text], charset)
+                    engine.add(_patched(gray[:, x0:x1], pert, chunk, x0), x0, x1, chunk)
+            engine.flush()
+            for keys, scores in engine.done:
+                out[tuple(np.array(keys).T)] = scores
+            return engine.clean_log_score, out
+    clean = float(scorer.score(gray, text, decode=False).log_scores[0])
+    out[:] = clean
+    jobs = [job for group in groups.values() for job in group]
+    for k in range(0, len(jobs), batch_size):
+        chunk = jobs[k : k + batch_size]
+        out[tuple(np.array(chunk).T)] = scorer.score(_patched(gray, pert, chunk, 0), text, decode=False, batch_size=batch_size).log_scores
     return clean, out
 
 
@@ -209,28 +202,6 @@ def _patched(gray: np.ndarray, pert: Perturbations, jobs: list[tuple[int, int]],
         y0, y1, x0, x1 = pert.windows[i]
         out[n, y0:y1, x0 - col0 : x1 - col0] = pert.values[i][j]
     return out
-
-
-class _HeadBatcher:
-    """Collects spliced feature maps and runs the sequence head in batches of ``batch_size``."""
-
-    def __init__(self, model: nn.Module, text: str, charset: Charset, out: np.ndarray, batch_size: int) -> None:
-        self.model, self.text, self.charset, self.out, self.batch_size = model, text, charset, out, batch_size
-        self.feats: list[torch.Tensor] = []
-        self.jobs: list[tuple[int, int]] = []
-
-    def add(self, features: torch.Tensor, jobs: list[tuple[int, int]]) -> None:
-        self.feats.append(features)
-        self.jobs.extend(jobs)
-        if len(self.jobs) >= self.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.jobs:
-            return
-        lp = self.model.head(torch.cat(self.feats))
-        self.out[tuple(np.array(self.jobs).T)] = log_scores_of(lp, [self.text], self.charset)
-        self.feats, self.jobs = [], []
 
 
 def log2_odds(log_p: np.ndarray | float, eps: float = 1e-6) -> np.ndarray:
@@ -257,10 +228,9 @@ def windows_to_pixels(values: np.ndarray, windows: np.ndarray, shape: tuple[int,
 
 
 def relevance(
-    model: nn.Module,
+    scorer: TextScorer,
     canvas: np.ndarray,
     text: str,
-    charset: Charset,
     window: int = 1,
     stride: int = 1,
     sampling: str = "marginal",
@@ -278,12 +248,13 @@ def relevance(
     Defaults reproduce the seed article: 1x1 windows, gray levels {0, 63, 127, 191, 255} weighted
     uniformly (``weights="histogram"`` for the image's 5-bin histogram). ``sampling="conditional"``
     draws ``n_samples`` replacement patches from the ``pad``-pixel ring around each window
-    (seeded). ``method="fast"`` and ``"naive"`` give the same map (see module docstring).
+    (seeded). ``method="fast"`` and ``"naive"`` give the same map (see module docstring);
+    ``fast`` falls back to ``naive`` for scorers without an incremental engine.
     """
     canvas = np.asarray(canvas)
     if canvas.ndim != 2:
         raise ValueError(f"expected a 2-D gray canvas, got shape {canvas.shape}")
     pert = make_perturbations(canvas, window, stride, sampling, gray_levels, weights, n_samples, pad, seed)
-    clean, scores = perturbation_log_scores(model, canvas, text, charset, pert, method, batch_size)
+    clean, scores = perturbation_log_scores(scorer, canvas, text, pert, method, batch_size)
     we = weight_of_evidence(clean, scores, pert.weights, eps)
     return windows_to_pixels(we, pert.windows, canvas.shape)

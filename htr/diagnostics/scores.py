@@ -1,37 +1,56 @@
-"""Shortcut scores over a probe set: one flat ``dict[str, float]``, ready to log.
+"""Shortcut scores over a probe set, typed: :class:`ShortcutScores`, and its flat form for W&B and JSON.
 
-Keys (S = shifts 0..max_shift, D = ``drop_from``):
+The scores (S = shifts 0..max_shift, D = the settings' ``shift_threshold``, P = their ``period``):
 
-* ``acc@shift{s}``, ``logscore@shift{s}``: word accuracy (best path == text) and mean log
+* ``accuracy``, ``log_score`` per shift: word accuracy (reading == text) and mean log
   p(text|x) of the probes shifted right by s px (probes that have no room for s are left out
-  of that shift; NaN if none has).
-* ``acc_drop@{D}plus`` = acc@shift0 - mean acc over s >= D; ``logscore_drop@{D}plus`` likewise.
-* ``periodicity@{period}``: mean over probes of :func:`periodicity` of the log-score curve (a
-  share of its variation), ``periodic_amplitude@{period}`` of :func:`periodic_amplitude` (nats).
-* ``cer@clean``, ``cer@specks``, ``cer_increase@specks``: corpus CER (torchmetrics) without and
-  with seeded random dark specks on the paper.
+  of that shift; NaN if none has);
+* ``accuracy_drop`` = accuracy at 0 - mean accuracy over s >= D; ``log_score_drop`` likewise;
+* ``periodicity``: mean over probes of :func:`periodicity` of the log-score curve (a share of its
+  variation), ``periodic_amplitude`` of :func:`periodic_amplitude` (nats), both at period P;
+* ``specks``: the specks diagnostic's CER without and with dark specks on the paper
+  (:func:`htr.diagnostics.specks.specks_cer`);
 * ``off_ink_evidence``: mean over the probes with a relevance map of the share of positive
-  evidence more than ``off_ink_distance`` px from any ink pixel (only if there are maps).
-* ``aopc``: mean deletion-curve AOPC over the same probes (only if there are deletion curves).
+  evidence more than ``off_ink_distance`` px from any ink pixel (None without maps);
+* ``aopc``: mean deletion-curve AOPC over the same probes (None without deletion curves).
 
-The per-probe work (sweeps, maps, curves) is done once by :func:`htr.diagnostics.probes.diagnose`;
-:func:`summarize` turns it into these numbers.
+Flat keys (:meth:`ShortcutScores.to_flat`, what runs log and results files hold): ``acc@shift{s}``,
+``logscore@shift{s}``, ``acc_drop@{D}plus``, ``logscore_drop@{D}plus``, ``periodicity@{P}``,
+``periodic_amplitude@{P}``, ``cer@clean``, ``cer@specks``, ``cer_increase@specks``,
+``off_ink_evidence``, ``aopc``; :func:`flat_key` is the one place they are spelled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from torch import nn
-from torchmetrics.text import CharErrorRate
 
-from htr.data.augment import add_specks
 from htr.data.preprocess import BACKGROUND
-from htr.diagnostics.forward import score_canvases
 from htr.diagnostics.shift import ShiftSweep, periodic_amplitude, periodicity
-from htr.text import Charset
+from htr.diagnostics.specks import SpecksCER
+
+_KEYS = {
+    "accuracy": "acc@shift{shift}",
+    "log_score": "logscore@shift{shift}",
+    "accuracy_drop": "acc_drop@{threshold}plus",
+    "log_score_drop": "logscore_drop@{threshold}plus",
+    "periodicity": "periodicity@{period}",
+    "periodic_amplitude": "periodic_amplitude@{period}",
+    "cer_clean": "cer@clean",
+    "cer_specks": "cer@specks",
+    "cer_increase_specks": "cer_increase@specks",
+    "off_ink_evidence": "off_ink_evidence",
+    "aopc": "aopc",
+}
+
+
+def flat_key(name: str, shift_threshold: int, period: int, shift: int | None = None) -> str:
+    """The flat key of score ``name`` (a name of :data:`_KEYS`; ``shift`` for the per-shift ones)."""
+    return _KEYS[name].format(threshold=shift_threshold, period=period, shift=shift)
 
 
 def ink_mask(canvas: np.ndarray, ink_threshold: int = 64, background: int = BACKGROUND) -> np.ndarray:
@@ -58,7 +77,7 @@ def off_ink_share(
     return float(pos[dist > distance].sum() / pos.sum())
 
 
-def mean_periodic_amplitude(curves: Sequence[np.ndarray], period: int = 4) -> float:
+def mean_periodic_amplitude(curves: Sequence[np.ndarray], period: int) -> float:
     """Mean :func:`periodic_amplitude` of log-score curves (trailing NaNs, i.e. shifts a probe
     had no room for, dropped); NaN if no curve is long enough."""
     amps = []
@@ -70,63 +89,117 @@ def mean_periodic_amplitude(curves: Sequence[np.ndarray], period: int = 4) -> fl
     return float(np.mean(amps)) if amps else float("nan")
 
 
-def speckle(canvas: np.ndarray, n_specks: int = 20, seed: int = 0) -> np.ndarray:
-    """A copy with ``n_specks`` small dark dots on the paper (seeded): the noise-robustness probe.
+@dataclass(frozen=True)
+class ShortcutScores:
+    """The shortcut scores of one model on one probe set (see the module doc)."""
 
-    The same drawing as the ``noise`` augmentation (:func:`htr.data.augment.add_specks`, which
-    keeps specks off the ink), with smaller, darker dots than training uses.
-    """
-    return add_specks(np.asarray(canvas, dtype=np.uint8), np.random.default_rng(seed), count=(n_specks, n_specks), radius=(0, 1), gray=(0, 127))
+    shift_threshold: int  # D: the drops compare shift 0 with shifts >= D
+    period: int  # P: of the periodicity scores
+    accuracy: tuple[float, ...]  # per shift 0, 1, ... (the largest any probe had room for)
+    log_score: tuple[float, ...]
+    accuracy_drop: float
+    log_score_drop: float
+    periodicity: float
+    periodic_amplitude: float
+    specks: SpecksCER
+    off_ink_evidence: float | None = None  # None: no relevance maps
+    aopc: float | None = None  # None: no deletion curves
+
+    @property
+    def shifts(self) -> range:
+        return range(len(self.accuracy))
+
+    def accuracy_at(self, shift: int) -> float:
+        """Probe word accuracy at ``shift`` px (NaN beyond the shifts measured)."""
+        return self.accuracy[shift] if 0 <= shift < len(self.accuracy) else math.nan
+
+    @property
+    def max_accuracy_drop(self) -> float:
+        """The worst loss of accuracy at any shift: accuracy at 0 minus the lowest."""
+        return self.accuracy[0] - min(self.accuracy)
+
+    def key(self, name: str, shift: int | None = None) -> str:
+        """The flat key of one score of these (:func:`flat_key` with their threshold and period)."""
+        return flat_key(name, self.shift_threshold, self.period, shift)
+
+    def to_flat(self) -> dict[str, float]:
+        """The flat ``dict[str, float]`` runs log (``diag/<key>``) and results files hold."""
+        out: dict[str, float] = {}
+        for s in self.shifts:
+            out[self.key("accuracy", s)] = self.accuracy[s]
+            out[self.key("log_score", s)] = self.log_score[s]
+        for name in ("accuracy_drop", "log_score_drop", "periodicity", "periodic_amplitude"):
+            out[self.key(name)] = getattr(self, name)
+        out[self.key("cer_clean")] = self.specks.clean
+        out[self.key("cer_specks")] = self.specks.specks
+        out[self.key("cer_increase_specks")] = self.specks.increase
+        for name in ("off_ink_evidence", "aopc"):
+            if getattr(self, name) is not None:
+                out[self.key(name)] = getattr(self, name)
+        return out
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, float], shift_threshold: int, period: int) -> ShortcutScores:
+        """The scores of a flat dict made by :meth:`to_flat` with this threshold and period (a stored
+        run's ``diagnostics``); a score the file lacks (made before it existed) is NaN."""
+
+        def key(name: str, shift: int | None = None) -> str:
+            return flat_key(name, shift_threshold, period, shift)
+
+        def get(name: str, shift: int | None = None) -> float:
+            return float(flat.get(key(name, shift), math.nan))
+
+        if key("accuracy_drop") not in flat:
+            raise ValueError(f"no {key('accuracy_drop')} among the scores: made with another shift threshold?")
+        shifts = range(next(s for s in range(len(flat) + 1) if key("accuracy", s) not in flat))
+        optional = {n: get(n) if key(n) in flat else None for n in ("off_ink_evidence", "aopc")}
+        return cls(
+            shift_threshold, period, tuple(get("accuracy", s) for s in shifts), tuple(get("log_score", s) for s in shifts),
+            get("accuracy_drop"), get("log_score_drop"), get("periodicity"), get("periodic_amplitude"),
+            SpecksCER(get("cer_clean"), get("cer_specks")), **optional,
+        )
 
 
-def summarize(
-    model: nn.Module,
-    canvases: Sequence[np.ndarray],
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def shortcut_scores(
     texts: Sequence[str],
-    charset: Charset,
     sweeps: Sequence[ShiftSweep],
+    specks: SpecksCER,
+    shift_threshold: int,
+    period: int,
+    canvases: Sequence[np.ndarray] = (),
     relevance_maps: Sequence[np.ndarray] = (),
     deletions: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
-    drop_from: int = 8,
-    period: int = 4,
-    n_specks: int = 20,
-    seed: int = 0,
     off_ink_distance: float = 2.0,
     ink_threshold: int = 64,
-) -> dict[str, float]:
-    """The flat shortcut scores (see module doc) from per-probe shift sweeps, maps and deletion curves."""
-    if len(canvases) != len(texts) or not len(texts) or len(sweeps) != len(texts):
-        raise ValueError(f"need one text and one shift sweep per probe canvas, got {len(canvases)} canvases, {len(texts)} texts, {len(sweeps)} sweeps")
+) -> ShortcutScores:
+    """The scores from per-probe shift sweeps, the specks CER and the first probes' maps and deletion curves."""
+    if not len(texts) or len(sweeps) != len(texts) or len(relevance_maps) > len(canvases):
+        raise ValueError(f"need one shift sweep per probe text and a canvas per relevance map, got {len(texts)} texts, {len(sweeps)} sweeps, {len(canvases)} canvases, {len(relevance_maps)} maps")
     max_shift = max(int(s.shifts[-1]) for s in sweeps)
-    out: dict[str, float] = {}
     acc: dict[int, list[float]] = {s: [] for s in range(max_shift + 1)}
     logs: dict[int, list[float]] = {s: [] for s in range(max_shift + 1)}
     for sweep, text in zip(sweeps, texts):
         for s, ls, rec in zip(sweep.shifts, sweep.log_scores, sweep.texts):
             acc[int(s)].append(float(rec == text))
             logs[int(s)].append(float(ls))
-    mean = {k: {s: float(np.mean(v)) if v else float("nan") for s, v in d.items()} for k, d in (("acc", acc), ("logscore", logs))}
-    for s in range(max_shift + 1):
-        out[f"acc@shift{s}"] = mean["acc"][s]
-        out[f"logscore@shift{s}"] = mean["logscore"][s]
-    for k in ("acc", "logscore"):
-        late = [v for s, v in mean[k].items() if s >= drop_from and np.isfinite(v)]
-        out[f"{k}_drop@{drop_from}plus"] = mean[k][0] - float(np.mean(late)) if late else float("nan")
+    accuracy = tuple(_mean(v) for v in acc.values())
+    log_score = tuple(_mean(v) for v in logs.values())
+
+    def drop(curve: tuple[float, ...]) -> float:
+        late = [v for s, v in enumerate(curve) if s >= shift_threshold and np.isfinite(v)]
+        return curve[0] - float(np.mean(late)) if late else float("nan")
+
     periods = [p for p in (periodicity(s.log_scores, period) for s in sweeps) if np.isfinite(p)]
-    out[f"periodicity@{period}"] = float(np.mean(periods)) if periods else float("nan")
-    out[f"periodic_amplitude@{period}"] = mean_periodic_amplitude([s.log_scores for s in sweeps], period)
-
-    cer = {}
-    for name, images in (("clean", list(canvases)), ("specks", [speckle(c, n_specks, seed + i) for i, c in enumerate(canvases)])):
-        _, recognized = score_canvases(model, np.stack(images), list(texts), charset)
-        cer[name] = float(CharErrorRate()(recognized, list(texts)))
-        out[f"cer@{name}"] = cer[name]
-    out["cer_increase@specks"] = cer["specks"] - cer["clean"]
-
+    off_ink = None
     if len(relevance_maps):
         shares = [off_ink_share(c, m, off_ink_distance, ink_threshold) for c, m in zip(canvases, relevance_maps)]
-        finite = [v for v in shares if np.isfinite(v)]
-        out["off_ink_evidence"] = float(np.mean(finite)) if finite else float("nan")
-    if len(deletions):
-        out["aopc"] = float(np.mean([d[2] for d in deletions]))
-    return out
+        off_ink = _mean([v for v in shares if np.isfinite(v)])
+    return ShortcutScores(
+        shift_threshold, period, accuracy, log_score, drop(accuracy), drop(log_score), _mean(periods),
+        mean_periodic_amplitude([s.log_scores for s in sweeps], period), specks, off_ink,
+        float(np.mean([d[2] for d in deletions])) if len(deletions) else None,
+    )

@@ -1,8 +1,9 @@
-"""The diagnostics' settings: one typed object, one set of defaults.
+"""The diagnostics' settings: one typed object, one set of defaults, one entry to the whole suite.
 
 The training callback (``configs/common.yaml``), ``evaluate.py`` and ``study.py`` all take a
 :class:`DiagnosticsSettings`; their command lines and configs spell its fields the same way
 (``--num_probes``, ``--relevance_window`` ...) and only say what differs from these defaults.
+:meth:`DiagnosticsSettings.diagnose` runs every diagnostic of a scorer on a probe set.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from torch import nn
-
 from htr.data.readers import WordSample
-from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet, diagnose, select_probes
-from htr.text import Charset
+from htr.diagnostics.faithfulness import deletion_curve
+from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet, select_probes
+from htr.diagnostics.relevance import relevance
+from htr.diagnostics.scorer import TextScorer
+from htr.diagnostics.scores import shortcut_scores
+from htr.diagnostics.shift import shift_sweep
+from htr.diagnostics.specks import specks_cer
 
 # What each field means, shown by every parser that offers it.
 HELP = {
@@ -26,6 +30,8 @@ HELP = {
     "relevance_window": "window size (px) of the relevance maps (1 = the seed's pixel maps, ~1 min per map on a CPU)",
     "relevance_stride": "window step (px); default: the window size (a smaller step costs (window/stride)^2 as much)",
     "max_shift": "shift sweep 0..max_shift px",
+    "shift_threshold": "the accuracy and log-score drops compare shift 0 with the shifts >= this (px)",
+    "period": "period (px) of the periodicity scores: the CNN's width down-sampling (128 -> 32 frames: 4)",
     "seed": "probe choice and noise (specks) seed",
     "probe_split": "split the probe words are chosen from",
 }
@@ -40,11 +46,13 @@ class DiagnosticsSettings:
     relevance_window: int = 2
     relevance_stride: int | None = None  # None: the window size (windows side by side)
     max_shift: int = 16
+    shift_threshold: int = 8
+    period: int = 4
     seed: int = 0
     probe_split: str = "val"
 
     def __post_init__(self) -> None:
-        for name in ("num_probes", "relevance_window", "max_shift"):
+        for name in ("num_probes", "relevance_window", "max_shift", "shift_threshold", "period"):
             if getattr(self, name) < 1:
                 raise ProbeError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.relevance_probes < 0 or (self.relevance_stride is not None and self.relevance_stride < 1):
@@ -59,11 +67,17 @@ class DiagnosticsSettings:
         left-aligned; ``ProbeSet.aligned`` places them for a model trained on centred words."""
         return ProbeSet.from_samples(select_probes(samples, self.num_probes, self.seed))
 
-    def diagnose(self, model: nn.Module, probes: ProbeSet, charset: Charset) -> Diagnosis:
-        return diagnose(
-            model, probes, charset, self.max_shift, self.relevance_probes,
-            {"window": self.relevance_window, "stride": self.stride}, seed=self.seed,
-        )
+    def diagnose(self, scorer: TextScorer, probes: ProbeSet) -> Diagnosis:
+        """Every diagnostic of ``scorer`` on ``probes`` (placed as the model reads words, see
+        ``ProbeSet.aligned``): shift sweeps of all probes, relevance maps and deletion curves of the
+        first ``relevance_probes``, the specks CER, and the shortcut scores derived from them."""
+        pairs = list(zip(probes.canvases, probes.texts))
+        sweeps = [shift_sweep(scorer, c, t, self.max_shift) for c, t in pairs]
+        maps = [relevance(scorer, c, t, window=self.relevance_window, stride=self.stride) for c, t in pairs[: self.relevance_probes]]
+        deletions = [deletion_curve(scorer, c, t, m) for (c, t), m in zip(pairs, maps)]
+        specks = specks_cer(scorer, probes.canvases, probes.texts, seed=self.seed)
+        scores = shortcut_scores(probes.texts, sweeps, specks, self.shift_threshold, self.period, probes.canvases, maps, deletions)
+        return Diagnosis(scores, sweeps, maps, deletions)
 
     def describe(self) -> dict[str, str]:
         """The settings as a report shows them."""

@@ -1,15 +1,13 @@
-"""Translation sweep (the seed article's Fig. 5) and the 4-px periodicity of its curve."""
+"""Translation sweep (the seed article's Fig. 5) and the periodicity of its curve (4 px for the CRNN)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
 
 from htr.data.preprocess import BACKGROUND
-from htr.diagnostics.forward import score_canvases
-from htr.text import Charset
+from htr.diagnostics.scorer import TextScorer
 
 
 @dataclass
@@ -37,10 +35,9 @@ def shift_right(canvas: np.ndarray, s: int, background: int = BACKGROUND) -> np.
 
 
 def shift_sweep(
-    model: nn.Module,
+    scorer: TextScorer,
     canvas: np.ndarray,
     text: str,
-    charset: Charset,
     max_shift: int = 16,
     background: int = BACKGROUND,
 ) -> ShiftSweep:
@@ -48,8 +45,8 @@ def shift_sweep(
     canvas = np.asarray(canvas, dtype=np.uint8)
     top = min(max_shift, max_shift_for(canvas, background))
     shifts = np.arange(top + 1)
-    log_scores, texts = score_canvases(model, np.stack([shift_right(canvas, int(s), background) for s in shifts]), text, charset)
-    return ShiftSweep(shifts, np.exp(log_scores), log_scores, texts)
+    scored = scorer.score(np.stack([shift_right(canvas, int(s), background) for s in shifts]), text)
+    return ShiftSweep(shifts, np.exp(scored.log_scores), scored.log_scores, scored.readings)
 
 
 def _detrended_power(curve: np.ndarray, period: int) -> tuple[np.ndarray, int] | None:

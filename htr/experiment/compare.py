@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from htr.diagnostics.probes import Diagnosis, ProbeSet
+from htr.diagnostics.scores import ShortcutScores
+from htr.diagnostics.specks import N_SPECKS
 from htr.experiment.figures import (
     CER,
     NATS,
@@ -28,20 +31,24 @@ from htr.experiment.figures import (
 )
 from htr.io import atomic_write_bytes
 
-# Scores shown in the comparison table, in this order: unit and what they mean.
-TABLE_SCORES: dict[str, tuple[Unit, str]] = {
-    "acc@shift0": (PERCENT, "word accuracy of the probes, unshifted"),
-    "acc@shift8": (PERCENT, "... shifted right by 8 px"),
-    "acc@shift16": (PERCENT, "... by 16 px"),
-    "acc_drop@8plus": (POINTS, "acc(0) - mean acc over shifts >= 8 px (translation shortcut)"),
-    "logscore_drop@8plus": (NATS, "same for the mean log p(text)"),
-    "periodicity@4": (SHARE, "share of the shift curve's power at period 4 px"),
-    "periodic_amplitude@4": (NATS, "amplitude of the shift curve's period-4 swing"),
-    "off_ink_evidence": (SHARE, "share of positive evidence > 2 px away from ink"),
-    "cer@clean": (CER, "CER of the probes"),
-    "cer@specks": (CER, "CER with 20 random specks on the paper"),
-    "aopc": (SHARE, "deletion-curve AOPC (higher: the map finds what matters)"),
-}
+
+def table_scores(ref: ShortcutScores) -> list[tuple[str, Callable[[ShortcutScores], float | None], Unit, str]]:
+    """The scores of the comparison table, in this order: (flat key as the row label, the score
+    of a model, unit, meaning), with the shifts and period of the reference model's scores."""
+    t, p, top = ref.shift_threshold, ref.period, ref.shifts[-1]
+    return [
+        (ref.key("accuracy", 0), lambda s: s.accuracy_at(0), PERCENT, "word accuracy of the probes, unshifted"),
+        (ref.key("accuracy", t), lambda s: s.accuracy_at(t), PERCENT, f"... shifted right by {t} px"),
+        (ref.key("accuracy", top), lambda s: s.accuracy_at(top), PERCENT, f"... by {top} px"),
+        (ref.key("accuracy_drop"), lambda s: s.accuracy_drop, POINTS, f"acc(0) - mean acc over shifts >= {t} px (translation shortcut)"),
+        (ref.key("log_score_drop"), lambda s: s.log_score_drop, NATS, "same for the mean log p(text)"),
+        (ref.key("periodicity"), lambda s: s.periodicity, SHARE, f"share of the shift curve's power at period {p} px"),
+        (ref.key("periodic_amplitude"), lambda s: s.periodic_amplitude, NATS, f"amplitude of the shift curve's period-{p} swing"),
+        (ref.key("off_ink_evidence"), lambda s: s.off_ink_evidence, SHARE, "share of positive evidence > 2 px away from ink"),
+        (ref.key("cer_clean"), lambda s: s.specks.clean, CER, "CER of the probes"),
+        (ref.key("cer_specks"), lambda s: s.specks.specks, CER, f"CER with {N_SPECKS} random specks on the paper"),
+        (ref.key("aopc"), lambda s: s.aopc, SHARE, "deletion-curve AOPC (higher: the map finds what matters)"),
+    ]
 
 
 def reference_model(names: list[str]) -> str:
@@ -92,10 +99,14 @@ def score_rows(names: list[str], diagnoses: dict[str, Diagnosis]) -> tuple[list[
     ref = reference_model(names)
     others = [n for n in names if n != ref]
     rows = []
-    for key, (unit, meaning) in TABLE_SCORES.items():
-        values = {n: diagnoses[n].scores.get(key, math.nan) for n in names}
+    for key, score, unit, meaning in table_scores(diagnoses[ref].scores):
+        values = {n: _value(score(diagnoses[n].scores)) for n in names}
         rows.append([key, *[unit.fmt(values[n]) for n in names], *[unit.difference.fmt(values[o] - values[ref]) for o in others], meaning])
     return ["score", *names, *[difference_header(o, ref) for o in others], "meaning"], rows
+
+
+def _value(v: float | None) -> float:
+    return math.nan if v is None else v
 
 
 def write_report(
@@ -119,7 +130,7 @@ def write_report(
     names, diags = list(diagnoses), list(diagnoses.values())
     titles = {n: [f"{n}: p={s.scores[0]:.2f} read {s.texts[0]!r}" for s in d.sweeps] for n, d in diagnoses.items()}
     maps = {n: d.relevance_maps for n, d in diagnoses.items()}
-    curves = {n: ShiftCurves.from_scores(d.scores) for n, d in diagnoses.items()}
+    curves = {n: ShiftCurves.of(d.scores) for n, d in diagnoses.items()}
     aligns = {n: metrics.get(n, {}).get("hparams", {}).get("align", "left") for n in maps}  # each model's words where it read them
     grid = relevance_grid(maps, probes, titles, aligns=aligns)
     figures = {

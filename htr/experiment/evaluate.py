@@ -17,6 +17,7 @@ from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet
+from htr.diagnostics.scorer import CRNNScorer
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.compare import PROVENANCE_ROWS, write_report
 from htr.io import write_json
@@ -216,8 +217,8 @@ def diagnose_and_report(
     diagnoses = {}
     for name, (_, module) in tqdm(modules.items(), desc="diagnostics", disable=not cfg.progress):
         module.to(resolve_device(cfg.device))
-        diagnoses[name] = settings.diagnose(module.model, probes.aligned(module.align), module.charset)
-        results[name]["diagnostics"] = diagnoses[name].scores
+        diagnoses[name] = settings.diagnose(CRNNScorer.of(module), probes.aligned(module.align))
+        results[name]["diagnostics"] = diagnoses[name].to_flat()
         results[name]["probes"] = diagnoses[name].probe_rows(probes)
     index = write_report(out, results, diagnoses, probes, report_settings, words=words)
     log.info("report: %s", index)
@@ -254,18 +255,19 @@ def log_report_to_wandb(out: Path, results: dict[str, Any], diagnoses: dict[str,
         [n, split, m["cer"], m["wer"], m["acc"], m["n"], prov[n].get("run_name", "unknown"), prov[n].get("wandb_id", "unknown"), r["checkpoint"]]
         for n, r in results.items() for split, m in r.items() if isinstance(m, dict) and "cer" in m
     ]
-    keys = sorted({k for d in diagnoses.values() for k in d.scores})
+    flat = {n: d.to_flat() for n, d in diagnoses.items()}
+    keys = sorted({k for scores in flat.values() for k in scores})
     logged: dict[str, Any] = {
         "report/recognition": wandb.Table(columns=columns, data=rows),
         "report/models": wandb.Table(columns=["model", *PROVENANCE_ROWS], data=[[n, *[str(p.get(k, "unknown")) for k in PROVENANCE_ROWS]] for n, p in prov.items()]),
     }
     if diagnoses:  # --diagnostics false: recognition only
-        logged["report/shortcut_scores"] = wandb.Table(columns=["model", *keys], data=[[n, *[d.scores.get(k) for k in keys]] for n, d in diagnoses.items()])
+        logged["report/shortcut_scores"] = wandb.Table(columns=["model", *keys], data=[[n, *[scores.get(k) for k in keys]] for n, scores in flat.items()])
     logged.update({f"report/{png.stem}": wandb.Image(str(png)) for png in sorted(out.glob("*.png")) if png.stem != "screenshot"})
     run.log(logged)
     # Flat numbers too, so W&B's run comparison and summary show them without opening a table.
     run.summary.update({f"{row[0]}/{row[1]}/{k}": row[2 + i] for row in rows for i, k in enumerate(("cer", "wer", "acc"))})
-    run.summary.update({f"{n}/diag/{k}": v for n, d in diagnoses.items() for k, v in d.scores.items()})
+    run.summary.update({f"{n}/diag/{k}": v for n, scores in flat.items() for k, v in scores.items()})
     run_id = run.id
     run.finish()
     return run_id

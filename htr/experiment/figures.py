@@ -22,6 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from htr.diagnostics.plots import SEED_VMAX  # noqa: E402
 from htr.diagnostics.probes import Diagnosis, ProbeSet  # noqa: E402
+from htr.diagnostics.scores import ShortcutScores  # noqa: E402
 
 # ---------------------------------------------------------------- numbers and tables
 
@@ -173,16 +174,9 @@ class ShiftCurves:
     logscore_sd: np.ndarray | None = None
 
     @classmethod
-    def from_scores(cls, scores: Mapping[str, Any], prefix: str = "") -> ShiftCurves:
-        """From ``acc@shift<s>`` / ``logscore@shift<s>`` scores: floats (one model) or
-        (mean, sd, n) cells (a study arm, keys prefixed ``diag/``)."""
-        key = f"{prefix}acc@shift"
-        shifts = np.array(sorted(int(k[len(key):]) for k in scores if k.startswith(key)))
-        cells = {name: [scores.get(f"{prefix}{name}@shift{s}", math.nan) for s in shifts] for name in ("acc", "logscore")}
-        if any(isinstance(c, (tuple, list)) for c in cells["acc"]):
-            get = {n: (np.array([c[0] for c in v]), np.nan_to_num(np.array([c[1] for c in v]))) for n, v in cells.items()}
-            return cls(shifts, get["acc"][0], get["logscore"][0], get["acc"][1], get["logscore"][1])
-        return cls(shifts, np.array(cells["acc"], float), np.array(cells["logscore"], float))
+    def of(cls, scores: ShortcutScores) -> ShiftCurves:
+        """One model's curves from its shortcut scores."""
+        return cls(np.array(list(scores.shifts)), np.array(scores.accuracy, float), np.array(scores.log_score, float))
 
 
 def accuracy_vs_shift(curves: Mapping[str, ShiftCurves]) -> Figure:

@@ -33,6 +33,7 @@ from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import ProbeError, ProbeSet
+from htr.diagnostics.scorer import CRNNScorer
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.evaluate import evaluate_extra_sets, evaluate_split, resolve_device
 from htr.experiment.launcher import SlurmSettings, submit_runs, wait_for
@@ -192,8 +193,8 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
     out.update(evaluate_extra_sets(module, cfg.extra_sets, device, readings=False)[0])
     module.to(device)
     probes = probes.aligned(module.align)
-    diag = DiagnosticsSettings.from_config(cfg).diagnose(module.model, probes, module.charset)
-    out["diagnostics"] = diag.scores
+    diag = DiagnosticsSettings.from_config(cfg).diagnose(CRNNScorer.of(module), probes)
+    out["diagnostics"] = diag.to_flat()
     out["probes"] = diag.probe_rows(probes)
     buf = io.BytesIO()
     np.savez_compressed(

@@ -6,6 +6,7 @@ Reads only what the study runner wrote under ``<results>/runs/`` (``<arm>-s<seed
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -19,8 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from htr.diagnostics.probes import ProbeSet
-from htr.diagnostics.scores import mean_periodic_amplitude
+from htr.diagnostics.scores import ShortcutScores, flat_key, mean_periodic_amplitude
 from htr.diagnostics.settings import DiagnosticsSettings
+from htr.diagnostics.specks import N_SPECKS
 from htr.experiment.figures import (
     CER,
     COUNT,
@@ -52,38 +54,57 @@ class Column:
     definition: str
 
 
-# Every number of the study: header, unit (the README's), definition.
-HEADLINE: dict[str, Column] = {
-    "test/cer": Column("CER test", CER, "character error rate on the test split (new writers of the training fonts), %"),
-    "test/wer": Column("WER test", PERCENT, "word error rate on the test split, %"),
-    "test/acc": Column("acc test", PERCENT, "word accuracy on the test split, %"),
-    "test_unseen/cer": Column("CER held-out fonts", CER, "CER on test_unseen (writers of the held-out font families), %"),
-    "test+noise/cer": Column("CER test+noise", PERCENT, "CER on the test split with test-time noise augmentation, %"),
-    "real_words/read": Column("real words read (of 8)", COUNT, "real handwritten words (data/real-words, SimpleHTR's samples) read exactly, of 8"),
-    "real_words/cer": Column("CER real words", CER, "CER on the 8 real handwritten words, %"),
-    "test+noise/cer_increase": Column("CER cost of noise (points)", POINTS, "CER with test-time noise minus clean CER, percentage points"),
-    "diag/acc@shift0": Column("probe acc @0 px", PERCENT, "word accuracy of the probe words where the model's preprocessing puts them (left edge, x = 0; centred for the centred arm), %"),
-    "diag/acc_drop@8plus": Column("acc drop @>=8 px (points)", POINTS, "probe accuracy at 0 px minus the mean over right shifts of 8..16 px from where the word sits (translation shortcut), points"),
-    "diag/max_acc_drop": Column("worst drop 0..16 px (points)", POINTS, "largest loss of probe accuracy at any shift 0..16 px, points"),
-    "diag/periodicity@4": Column("4-px share", SHARE, "share of the detrended log-score curve's power at period 4 px (the CNN's down-sampling), 0..1"),
-    "diag/periodic_amplitude@4": Column("4-px swing (nats)", NATS, "amplitude of that period-4 component of the log-score, nats"),
-    "diag/off_ink_evidence": Column("off-ink evidence", SHARE, "share of positive relevance more than 2 px from any ink (background shortcut), 0..1"),
-    "diag/cer_increase@specks": Column("CER cost of specks (points)", POINTS, "probe CER with 20 dark specks on the paper minus clean probe CER, points"),
-    "diag/aopc": Column("AOPC", SHARE, "deletion-curve area over the perturbation curve: score lost as the most relevant pixels go (higher: the map finds what matters)"),
-    "training/final_val_cer": Column("final val CER", CER, "validation CER after the last epoch, %"),
-    "training/epochs_run": Column("epochs", COUNT, "training epochs run"),
-    "training/wall_time_s": Column("training time", MINUTES, "training wall time, minutes; no mean for an arm whose runs trained on different devices (each run's: the training table)"),
-}
-# The table the README quotes, in its column order (docs/results/README.md writes it first).
-README_COLUMNS = [
-    "test/cer", "test_unseen/cer", "real_words/read", "diag/acc@shift0", "diag/acc_drop@8plus", "diag/max_acc_drop", "diag/periodicity@4",
-    "diag/periodic_amplitude@4", "diag/off_ink_evidence", "test+noise/cer_increase", "diag/cer_increase@specks", "diag/aopc",
-]
+MAX_ACC_DROP = "diag/max_acc_drop"  # the study's own number: the worst accuracy loss at any shift
 
 
-def fmt(cell: tuple[float, float, int] | None, key: str | None = None) -> str:
-    """``mean ± sd`` in the number's unit (plain 3 decimals for keys without one)."""
-    return format_mean_sd(cell, HEADLINE[key].unit if key in HEADLINE else Unit(1, 3, ""))
+def diag_key(diag: DiagnosticsSettings, name: str, shift: int | None = None) -> str:
+    """A shortcut score's key in the study's table: ``diag/`` + its flat key under the settings."""
+    return "diag/" + flat_key(name, diag.shift_threshold, diag.period, shift)
+
+
+def headline(diag: DiagnosticsSettings) -> dict[str, Column]:
+    """Every number of the study: header, unit (the README's), definition; the shortcut scores
+    keyed and described with the diagnostics settings' shift threshold, period and shift range."""
+    t, p, top = diag.shift_threshold, diag.period, diag.max_shift
+    return {
+        "test/cer": Column("CER test", CER, "character error rate on the test split (new writers of the training fonts), %"),
+        "test/wer": Column("WER test", PERCENT, "word error rate on the test split, %"),
+        "test/acc": Column("acc test", PERCENT, "word accuracy on the test split, %"),
+        "test_unseen/cer": Column("CER held-out fonts", CER, "CER on test_unseen (writers of the held-out font families), %"),
+        "test+noise/cer": Column("CER test+noise", PERCENT, "CER on the test split with test-time noise augmentation, %"),
+        "real_words/read": Column("real words read (of 8)", COUNT, "real handwritten words (data/real-words, SimpleHTR's samples) read exactly, of 8"),
+        "real_words/cer": Column("CER real words", CER, "CER on the 8 real handwritten words, %"),
+        "test+noise/cer_increase": Column("CER cost of noise (points)", POINTS, "CER with test-time noise minus clean CER, percentage points"),
+        diag_key(diag, "accuracy", 0): Column(
+            "probe acc @0 px", PERCENT, "word accuracy of the probe words where the model's preprocessing puts them (left edge, x = 0; centred for the centred arm), %",
+        ),
+        diag_key(diag, "accuracy_drop"): Column(
+            f"acc drop @>={t} px (points)", POINTS, f"probe accuracy at 0 px minus the mean over right shifts of {t}..{top} px from where the word sits (translation shortcut), points",
+        ),
+        MAX_ACC_DROP: Column(f"worst drop 0..{top} px (points)", POINTS, f"largest loss of probe accuracy at any shift 0..{top} px, points"),
+        diag_key(diag, "periodicity"): Column(f"{p}-px share", SHARE, f"share of the detrended log-score curve's power at period {p} px (the CNN's down-sampling), 0..1"),
+        diag_key(diag, "periodic_amplitude"): Column(f"{p}-px swing (nats)", NATS, f"amplitude of that period-{p} component of the log-score, nats"),
+        diag_key(diag, "off_ink_evidence"): Column("off-ink evidence", SHARE, "share of positive relevance more than 2 px from any ink (background shortcut), 0..1"),
+        diag_key(diag, "cer_increase_specks"): Column("CER cost of specks (points)", POINTS, f"probe CER with {N_SPECKS} dark specks on the paper minus clean probe CER, points"),
+        diag_key(diag, "aopc"): Column("AOPC", SHARE, "deletion-curve area over the perturbation curve: score lost as the most relevant pixels go (higher: the map finds what matters)"),
+        "training/final_val_cer": Column("final val CER", CER, "validation CER after the last epoch, %"),
+        "training/epochs_run": Column("epochs", COUNT, "training epochs run"),
+        "training/wall_time_s": Column("training time", MINUTES, "training wall time, minutes; no mean for an arm whose runs trained on different devices (each run's: the training table)"),
+    }
+
+
+def readme_columns(diag: DiagnosticsSettings) -> list[str]:
+    """The table the README quotes, in its column order (docs/results/README.md writes it first)."""
+    return [
+        "test/cer", "test_unseen/cer", "real_words/read", diag_key(diag, "accuracy", 0), diag_key(diag, "accuracy_drop"), MAX_ACC_DROP,
+        diag_key(diag, "periodicity"), diag_key(diag, "periodic_amplitude"), diag_key(diag, "off_ink_evidence"), "test+noise/cer_increase",
+        diag_key(diag, "cer_increase_specks"), diag_key(diag, "aopc"),
+    ]
+
+
+def fmt(cell: tuple[float, float, int] | None, column: Column | None = None) -> str:
+    """``mean ± sd`` in the number's unit (plain 3 decimals for a number without a column)."""
+    return format_mean_sd(cell, column.unit if column is not None else Unit(1, 3, ""))
 
 
 def run_name(arm: str, seed: int, epochs: int | None = None) -> str:
@@ -123,7 +144,7 @@ def study_runs(cfg: Any) -> list[tuple[str, str]]:
     return runs + ([(arm, run_name(arm, seed, check.epochs)) for arm, seed in check.runs()] if check else [])
 
 
-def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scores: np.ndarray | None = None) -> dict[str, float]:
+def flat(result: dict[str, Any], splits: list[str], noise_split: str, diag: DiagnosticsSettings, shift_scores: np.ndarray | None = None) -> dict[str, float]:
     """The numbers the study aggregates, from one run's results (and its NPZ's shift curves)."""
     row: dict[str, float] = {}
     extra = [k for k, v in result.items() if isinstance(v, dict) and "cer" in v and k not in splits]
@@ -136,14 +157,12 @@ def flat(result: dict[str, Any], splits: list[str], noise_split: str, shift_scor
     if noise_split in result and f"{noise_split}+noise" in result:
         # The noise's own cost: arms differ in clean CER, so noisy CER alone mixes both.
         row[f"{noise_split}+noise/cer_increase"] = float(result[f"{noise_split}+noise"]["cer"]) - float(result[noise_split]["cer"])
-    diag = result["diagnostics"]
-    row.update({f"diag/{k}": float(v) for k, v in diag.items()})
-    if "periodic_amplitude@4" not in diag and shift_scores is not None:
-        row["diag/periodic_amplitude@4"] = mean_periodic_amplitude(shift_scores, 4)  # results made before the key existed
-    # Worst accuracy loss over all shifts: the "stays within 2 points over 0..16 px" test.
-    shifted = [float(v) for k, v in diag.items() if k.startswith("acc@shift")]
-    if shifted:
-        row["diag/max_acc_drop"] = float(diag["acc@shift0"]) - min(shifted)
+    scores = ShortcutScores.from_flat(result["diagnostics"], diag.shift_threshold, diag.period)
+    if math.isnan(scores.periodic_amplitude) and shift_scores is not None:  # results made before the score existed
+        scores = dataclasses.replace(scores, periodic_amplitude=mean_periodic_amplitude(shift_scores, diag.period))
+    row.update({f"diag/{k}": v for k, v in scores.to_flat().items()})
+    # Worst accuracy loss over all shifts: the "stays within 2 points over 0..max_shift px" test.
+    row[MAX_ACC_DROP] = scores.max_accuracy_drop
     return row
 
 
@@ -152,24 +171,25 @@ def training_numbers(training: dict[str, Any]) -> dict[str, float]:
     return {f"training/{k}": float(training[k]) for k in ("epochs_run", "wall_time_s", "final_val_cer") if training.get(k) is not None}
 
 
-def load_run(json_path: Path, splits: list[str], noise_split: str) -> tuple[dict[str, float], str]:
+def load_run(json_path: Path, splits: list[str], noise_split: str, diag: DiagnosticsSettings) -> tuple[dict[str, float], str]:
     """:func:`flat` of a stored run (``<name>.json`` + ``<name>.npz``) and the device it trained on:
     runs of one study may use different machines, so wall times compare only within one."""
     npz = json_path.with_suffix(".npz")
     shift_scores = np.load(npz)["shift_scores"] if npz.is_file() else None
     result = json.loads(json_path.read_text())
-    return flat(result, splits, noise_split, shift_scores), result.get("training", {}).get("device", "?")
+    return flat(result, splits, noise_split, diag, shift_scores), result.get("training", {}).get("device", "?")
 
 
 def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
     """mean, sd, n per arm and number, over the seeds whose results exist."""
     table: dict[str, dict[str, tuple[float, float, int]]] = {}
+    diag = DiagnosticsSettings.from_config(cfg)
     for arm in cfg.arms:
         rows, devices = [], set()
         for seed in cfg.seeds:
             f = Path(cfg.results) / "runs" / f"{run_name(arm, seed)}.json"
             if f.is_file():
-                row, device = load_run(f, cfg.splits, cfg.noise_split)
+                row, device = load_run(f, cfg.splits, cfg.noise_split, diag)
                 rows.append(row)
                 devices.add(device)
         if not rows:
@@ -184,26 +204,27 @@ def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
     return table
 
 
-def markdown_table(table: Table, keys: list[str] | None = None) -> str:
+def markdown_table(table: Table, diag: DiagnosticsSettings, keys: list[str] | None = None) -> str:
     """Arms as rows, ``mean ± sd`` (number of seeds); by default the README's columns."""
-    keys = [k for k in (keys or README_COLUMNS) if any(k in row for row in table.values())]
-    rows = [[f"{arm} ({max(c[2] for c in row.values())})", *[fmt(row.get(k), k) for k in keys]] for arm, row in table.items()]
-    return markdown_rows(["arm (seeds)", *[HEADLINE[k].header for k in keys]], rows)
+    columns = headline(diag)
+    keys = [k for k in (keys or readme_columns(diag)) if any(k in row for row in table.values())]
+    rows = [[f"{arm} ({max(c[2] for c in row.values())})", *[fmt(row.get(k), columns[k]) for k in keys]] for arm, row in table.items()]
+    return markdown_rows(["arm (seeds)", *[columns[k].header for k in keys]], rows)
 
 
-def definitions(keys: list[str]) -> list[tuple[str, str]]:
-    return [(HEADLINE[k].header, HEADLINE[k].definition) for k in keys]
+def definitions(columns: dict[str, Column], keys: list[str]) -> list[tuple[str, str]]:
+    return [(columns[k].header, columns[k].definition) for k in keys]
 
 
-def html_summary(table: Table) -> str:
+def html_summary(table: Table, columns: dict[str, Column]) -> str:
     """Numbers as rows, arms as columns, then augmented − baseline and the definition."""
-    keys = [k for k in HEADLINE if any(k in row for row in table.values())]
+    keys = [k for k in columns if any(k in row for row in table.values())]
     arms = list(table)
     diff = "augmented" in table and "baseline" in table
     rows = []
     for k in keys:
-        col = HEADLINE[k]
-        cells = [fmt(table[a].get(k), k) for a in arms]  # the unit is in the row's label: narrow columns
+        col = columns[k]
+        cells = [fmt(table[a].get(k), col) for a in arms]  # the unit is in the row's label: narrow columns
         if diff:
             delta = _mean(table, "augmented", k) - _mean(table, "baseline", k)
             cells.append(col.unit.difference.fmt(delta, suffix=col.unit.difference.suffix == " points"))  # % - % = points
@@ -221,7 +242,7 @@ def _mean(table: Table, arm: str, key: str) -> float:
     return table.get(arm, {}).get(key, (math.nan, math.nan, 0))[0]
 
 
-def target_checks(table: Table) -> list[tuple[str, str, str]]:
+def target_checks(table: Table, diag: DiagnosticsSettings) -> list[tuple[str, str, str]]:
     """The study's expectations if the mission holds: (target, measured, verdict) for the arms present.
 
     Targets to test, not to tune for: the verdict is printed whatever it is.
@@ -231,20 +252,21 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
     def add(target: str, measured: str, ok: bool) -> None:
         checks.append((target, measured, "met" if ok else "NOT met"))
 
-    drop = _mean(table, "baseline", "diag/acc_drop@8plus")
+    drop = _mean(table, "baseline", diag_key(diag, "accuracy_drop"))
     if not math.isnan(drop):
-        add("baseline probe accuracy falls by >= 20 points at shifts >= 8 px", f"{100 * drop:.1f} points", drop >= 0.20)
+        add(f"baseline probe accuracy falls by >= 20 points at shifts >= {diag.shift_threshold} px", f"{100 * drop:.1f} points", drop >= 0.20)
     for arm, what in (("augmented", "augmented"), ("centred", "centred (preprocessing alone, no augmentation)")):
-        worst = _mean(table, arm, "diag/max_acc_drop")
+        worst = _mean(table, arm, MAX_ACC_DROP)
         if not math.isnan(worst):
-            add(f"{what} stays within 2 points of its unshifted accuracy over 0..16 px", f"worst drop {100 * worst:.1f} points", worst <= 0.02)
+            add(f"{what} stays within 2 points of its unshifted accuracy over 0..{diag.max_shift} px", f"worst drop {100 * worst:.1f} points", worst <= 0.02)
     read = _mean(table, "augmented", "real_words/read")
     if not math.isnan(read):
         add("augmented reads >= 6 of the 8 real handwritten words", f"{read:.1f} of 8 (baseline {_mean(table, 'baseline', 'real_words/read'):.1f})", read >= 6)
-    for key, what in (("periodicity@4", "periodicity share @4 px"), ("periodic_amplitude@4", "4-px swing of the log-score (nats)")):
-        base = _mean(table, "baseline", f"diag/{key}")
+    p = diag.period
+    for key, what in ((diag_key(diag, "periodicity"), f"periodicity share @{p} px"), (diag_key(diag, "periodic_amplitude"), f"{p}-px swing of the log-score (nats)")):
+        base = _mean(table, "baseline", key)
         for arm in ("augmented", "blurpool"):
-            value = _mean(table, arm, f"diag/{key}")
+            value = _mean(table, arm, key)
             if not (math.isnan(value) or math.isnan(base)):
                 add(f"{what} drops with {arm}", f"{value:.3f} vs baseline {base:.3f}", value < base)
     for key, what in (("test+noise/cer", "CER on noisy test images"), ("test+noise/cer_increase", "CER cost of test-time noise (noisy - clean)")):
@@ -256,25 +278,26 @@ def target_checks(table: Table) -> list[tuple[str, str, str]]:
     return checks
 
 
-# The per-run tables, split by topic so that each fits a page.
-RUN_GROUPS: dict[str, list[str]] = {
-    "recognition": ["test/cer", "test/wer", "test/acc", "test_unseen/cer", "test+noise/cer", "test+noise/cer_increase", "real_words/read", "real_words/cer"],
-    "shortcuts": [k for k in HEADLINE if k.startswith("diag/")],
-    "training": ["training/epochs_run", "training/wall_time_s", "training/final_val_cer"],
-}
+def run_groups(diag: DiagnosticsSettings) -> dict[str, list[str]]:
+    """The per-run tables, split by topic so that each fits a page."""
+    return {
+        "recognition": ["test/cer", "test/wer", "test/acc", "test_unseen/cer", "test+noise/cer", "test+noise/cer_increase", "real_words/read", "real_words/cer"],
+        "shortcuts": [k for k in headline(diag) if k.startswith("diag/")],
+        "training": ["training/epochs_run", "training/wall_time_s", "training/final_val_cer"],
+    }
 
 
-def per_run_rows(results: Path, names: list[str], splits: list[str], noise_split: str, group: str) -> tuple[list[str], list[list[str]]]:
-    """The numbers of one of :data:`RUN_GROUPS` of every run of ``names`` that has results, so a
+def per_run_rows(results: Path, names: list[str], splits: list[str], noise_split: str, diag: DiagnosticsSettings, group: str) -> tuple[list[str], list[list[str]]]:
+    """The numbers of one of the :func:`run_groups` of every run of ``names`` that has results, so a
     mean ± sd can be traced back to its seeds; the training group also says where each run trained."""
-    keys = RUN_GROUPS[group]
+    keys, columns = run_groups(diag)[group], headline(diag)
     rows = []
     for name in names:
         f = results / "runs" / f"{name}.json"
         if f.is_file():
-            row, device = load_run(f, splits, noise_split)
-            rows.append([name, *([device] if group == "training" else []), *[fmt((row[k], math.nan, 1), k) if k in row else "–" for k in keys]])
-    return ["run", *(["device"] if group == "training" else []), *[HEADLINE[k].header for k in keys]], rows
+            row, device = load_run(f, splits, noise_split, diag)
+            rows.append([name, *([device] if group == "training" else []), *[fmt((row[k], math.nan, 1), columns[k]) if k in row else "–" for k in keys]])
+    return ["run", *(["device"] if group == "training" else []), *[columns[k].header for k in keys]], rows
 
 
 @dataclass(frozen=True)
@@ -300,7 +323,7 @@ class BudgetComparison:
 
 def budget_keys(cfg: Any) -> list[str]:
     """What the budget check compares: the CER of every split and extra set, then the shortcut scores."""
-    return [f"{split}/cer" for split in [*cfg.splits, *cfg.extra_sets]] + RUN_GROUPS["shortcuts"]
+    return [f"{split}/cer" for split in [*cfg.splits, *cfg.extra_sets]] + run_groups(DiagnosticsSettings.from_config(cfg))["shortcuts"]
 
 
 def budget_comparisons(cfg: Any, table: Table) -> dict[str, list[BudgetComparison]]:
@@ -310,6 +333,7 @@ def budget_comparisons(cfg: Any, table: Table) -> dict[str, list[BudgetCompariso
     if check is None:
         return {}
     runs = Path(cfg.results) / "runs"
+    diag = DiagnosticsSettings.from_config(cfg)
     out: dict[str, list[BudgetComparison]] = {}
     for arm in check.arms:
         out[arm] = []
@@ -317,8 +341,8 @@ def budget_comparisons(cfg: Any, table: Table) -> dict[str, list[BudgetCompariso
             short, long = run_name(arm, seed), run_name(arm, seed, check.epochs)
             if not ((runs / f"{short}.json").is_file() and (runs / f"{long}.json").is_file()):
                 continue
-            a, _ = load_run(runs / f"{short}.json", cfg.splits, cfg.noise_split)
-            b, _ = load_run(runs / f"{long}.json", cfg.splits, cfg.noise_split)
+            a, _ = load_run(runs / f"{short}.json", cfg.splits, cfg.noise_split, diag)
+            b, _ = load_run(runs / f"{long}.json", cfg.splits, cfg.noise_split, diag)
             keys = budget_keys(cfg)
             rows = [
                 (k, a[k], b[k], check.cer_points / 100 if k.endswith("/cer") else table.get(arm, {}).get(k, (math.nan, math.nan, 0))[1])
@@ -332,6 +356,7 @@ def budget_comparisons(cfg: Any, table: Table) -> dict[str, list[BudgetCompariso
 def budget_verdicts(cfg: Any, comparisons: dict[str, list[BudgetComparison]]) -> list[list[str]]:
     """Per budget-check arm: arm, runs compared, verdict, what lies outside its tolerance (or why there is no verdict)."""
     check = BudgetCheck.from_config(cfg)
+    columns = headline(DiagnosticsSettings.from_config(cfg))
     rows = []
     for arm, pairs in comparisons.items():
         if not pairs:
@@ -340,42 +365,42 @@ def budget_verdicts(cfg: Any, comparisons: dict[str, list[BudgetComparison]]) ->
         compared = "; ".join(f"{c.short} ({c.short_epochs:.0f} epochs) vs {c.long} ({c.long_epochs:.0f} epochs)" for c in pairs)
         short = "/".join(sorted({f"{c.short_epochs:.0f}" for c in pairs}))
         outside = [(c, k) for c in pairs for k in c.outside()]
-        unknown = sorted({budget_header(k) for c in pairs for k in c.unknown()})
+        unknown = sorted({budget_header(k, columns) for c in pairs for k in c.unknown()})
         if outside:
-            verdict, why = f"{short} epochs do NOT suffice", "; ".join(f"{budget_header(k)} {change_text(c, k)}" for c, k in outside)
+            verdict, why = f"{short} epochs do NOT suffice", "; ".join(f"{budget_header(k, columns)} {change_text(c, k, columns)}" for c, k in outside)
         elif unknown:
             verdict, why = "cannot tell", f"no tolerance (fewer than 2 recipe seeds with a value) or no value for: {', '.join(unknown)}"
         else:
             verdict, why = f"{short} epochs suffice", "–"
-        missing = sorted({budget_header(k) for c in pairs for k in c.missing})
+        missing = sorted({budget_header(k, columns) for c in pairs for k in c.missing})
         rows.append([arm, compared, verdict, why + (f" (not compared, missing in a run: {', '.join(missing)})" if missing else "")])
     return rows
 
 
-def budget_header(key: str) -> str:
+def budget_header(key: str, columns: dict[str, Column]) -> str:
     """A budget-check number's name: the report's header, or ``CER <set>`` for an extra set without one."""
-    return HEADLINE[key].header if key in HEADLINE else f"CER {key.split('/')[0]}"
+    return columns[key].header if key in columns else f"CER {key.split('/')[0]}"
 
 
-def budget_unit(key: str) -> Unit:
-    return HEADLINE[key].unit if key in HEADLINE else CER
+def budget_unit(key: str, columns: dict[str, Column]) -> Unit:
+    return columns[key].unit if key in columns else CER
 
 
-def change_text(comparison: BudgetComparison, key: str) -> str:
+def change_text(comparison: BudgetComparison, key: str, columns: dict[str, Column]) -> str:
     """``+0.45 points (tolerance 0.30)``: the change of one number from the short run to the long one."""
     _, short, long, tol = next(r for r in comparison.rows if r[0] == key)
-    unit = budget_unit(key).difference
+    unit = budget_unit(key, columns).difference
     return f"{'+' if long >= short else ''}{unit.fmt(long - short)} (tolerance {unit.fmt(tol, suffix=False)})"
 
 
-def budget_table(comparison: BudgetComparison) -> tuple[list[str], list[list[str]]]:
+def budget_table(comparison: BudgetComparison, columns: dict[str, Column]) -> tuple[list[str], list[list[str]]]:
     """Every number of one (recipe run, longer run) pair: both values, the change, the tolerance, within it or not."""
     header = ["number", f"{comparison.short_epochs:.0f} epochs", f"{comparison.long_epochs:.0f} epochs", "change", "tolerance", "within"]
     rows = []
     for key, short, long, tol in comparison.rows:
-        unit = budget_unit(key)
+        unit = budget_unit(key, columns)
         within = "?" if key in comparison.unknown() else ("NO" if key in comparison.outside() else "yes")
-        rows.append([row_label(budget_header(key), unit), unit.fmt(short, suffix=False), unit.fmt(long, suffix=False), unit.difference.fmt(long - short), unit.difference.fmt(tol), within])
+        rows.append([row_label(budget_header(key, columns), unit), unit.fmt(short, suffix=False), unit.fmt(long, suffix=False), unit.difference.fmt(long - short), unit.difference.fmt(tol), within])
     return header, rows
 
 
@@ -422,6 +447,15 @@ def val_cer_figure(results: Path, runs: list[tuple[str, str]]) -> Figure | None:
     return fig
 
 
+def arm_shift_curves(row: dict[str, tuple[float, float, int]], diag: DiagnosticsSettings) -> ShiftCurves:
+    """One arm's probe accuracy and mean log-score per shift (mean ± sd over seeds) from its table row."""
+    shifts = [s for s in range(diag.max_shift + 1) if diag_key(diag, "accuracy", s) in row]
+    cells = {name: [row.get(diag_key(diag, name, s), (math.nan, math.nan, 0)) for s in shifts] for name in ("accuracy", "log_score")}
+    mean = {n: np.array([c[0] for c in v], float) for n, v in cells.items()}
+    sd = {n: np.nan_to_num(np.array([c[1] for c in v], float)) for n, v in cells.items()}
+    return ShiftCurves(np.array(shifts), mean["accuracy"], mean["log_score"], sd["accuracy"], sd["log_score"])
+
+
 def relevance_figure(results: Path, arms: list[str], seed: int, probes: ProbeSet) -> Figure | None:
     """The relevance maps of one seed's runs (saved in their NPZ), arms side by side; None if there are none."""
     maps = {arm: np.load(f)["relevance"] for arm in arms if (f := results / "runs" / f"{run_name(arm, seed)}.npz").is_file()}
@@ -437,7 +471,8 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     diag = DiagnosticsSettings.from_config(cfg)
     probes = ProbeSet.load(out / "probes")
     runs = study_runs(cfg)
-    curves = {arm: ShiftCurves.from_scores(row, "diag/") for arm, row in table.items()}
+    columns = headline(diag)
+    curves = {arm: arm_shift_curves(row, diag) for arm, row in table.items()}
     figures = {"shift_curves": (accuracy_vs_shift(curves), "Probe word accuracy and mean log-score vs shift (mean ± sd over seeds).")}
     rel = relevance_figure(out, list(table), min(cfg.seeds), probes)
     if rel is not None:
@@ -447,19 +482,19 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     training_figure = {"val_cer": (val_cer, "Validation CER after each epoch of every run (log scale); budget-check runs dashed.")} if val_cer else {}
     training_section = save_figures(out, training_figure)
     atomic_write_bytes(out / "study.json", json.dumps({arm: {k: list(v) for k, v in row.items()} for arm, row in table.items()}, indent=1).encode())
-    checks = target_checks(table)
+    checks = target_checks(table, diag)
     comparisons = budget_comparisons(cfg, table)
     verdicts = budget_verdicts(cfg, comparisons)
-    budget = {f"{c.short} vs {c.long}": budget_table(c) for pairs in comparisons.values() for c in pairs}
+    budget = {f"{c.short} vs {c.long}": budget_table(c, columns) for pairs in comparisons.values() for c in pairs}
     verdict_header = ["arm", "runs compared", "verdict", "outside the tolerance"]
-    run_tables = {group: per_run_rows(out, [name for _, name in runs], cfg.splits, cfg.noise_split, group) for group in RUN_GROUPS}
-    all_keys = [k for k in HEADLINE if any(k in row for row in table.values())]
+    run_tables = {group: per_run_rows(out, [name for _, name in runs], cfg.splits, cfg.noise_split, diag, group) for group in run_groups(diag)}
+    all_keys = [k for k in columns if any(k in row for row in table.values())]
     md = [
         "# Study results", "",
         "Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points. "
         "Made by `python study.py`; numbers from the runs in `runs/*.json`. The main README quotes this table.", "",
-        markdown_table(table), "", "All numbers:", "", markdown_table(table, all_keys), "",
-        "Columns:", "", *[f"- **{h}**: {d}" for h, d in definitions(all_keys)], "",
+        markdown_table(table, diag), "", "All numbers:", "", markdown_table(table, diag, all_keys), "",
+        "Columns:", "", *[f"- **{h}**: {d}" for h, d in definitions(columns, all_keys)], "",
     ]
     if checks:
         md += ["## Expectations", "", markdown_rows(["target", "measured", "verdict"], [list(c) for c in checks]), ""]
@@ -485,7 +520,7 @@ def write_study_report(cfg: Any, table: Table) -> Path:
         **({"budget check": f"{', '.join(check.arms)} (seed {', '.join(map(str, check.seeds))}) for {check.epochs} epochs"} if check else {}),
     }
     body = "<h2>Settings</h2>" + settings_list(settings)
-    body += "<h2>Results</h2><p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table)
+    body += "<h2>Results</h2><p>Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points.</p>" + html_summary(table, columns)
     if checks:
         body += "<h2>Expectations</h2>" + html_table(["target", "measured", "verdict"], [list(c) for c in checks])
     body += sections + "<h2>Training budget</h2><p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(budget_intro(cfg))) + "</p>"

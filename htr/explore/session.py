@@ -6,7 +6,8 @@ project's ``load_image``/``to_canvas``), a target text, the edits (``htr.diagnos
 specs, e.g. ``40,0,48,6=0``) and a right shift; everything is recomputed from them. Scores come
 from :func:`htr.diagnostics.edits.edit` with one ``Edit`` holding all strokes, i.e. the same
 call and batch as ``python -m htr.diagnostics edit CKPT IMAGE --text T --set SPEC``, so the
-page and the CLI print the same number.
+page and the CLI print the same number. Each column is a :class:`htr.diagnostics.scorer.TextScorer`:
+a checkpoint's :class:`CRNNScorer`, or any scorer given to :class:`Explorer` (an own model).
 """
 
 from __future__ import annotations
@@ -21,22 +22,19 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
-from torch import nn
 
-from htr.data.preprocess import HEIGHT, WIDTH, ImageError, load_image, to_canvas
+from htr.data.preprocess import HEIGHT, WIDTH, Alignment, ImageError, load_image, to_canvas
 from htr.diagnostics.edits import Edit, EditSpecError, edit, parse_edit
-from htr.diagnostics.forward import check_text, score_canvases
 from htr.diagnostics.relevance import Perturbations, make_perturbations, perturbation_log_scores, weight_of_evidence, windows_to_pixels
+from htr.diagnostics.scorer import CRNNScorer, TextScorer, check_text
 from htr.diagnostics.shift import max_shift_for, shift_right
 from htr.text import Charset, ctc_min_frames
 
@@ -60,22 +58,17 @@ def score_text(score: float) -> str:
 
 @dataclass
 class Checkpoint:
-    """One checkpoint of the command line: loaded, or the one-line reason why not."""
+    """One column of the page: a checkpoint's scorer (or any scorer), or the one-line reason why not."""
 
-    path: str
+    path: str | None  # None: a scorer given directly (no checkpoint file, no export command)
     name: str
-    module: Any = None  # HTRModule
+    scorer: TextScorer | None = None
+    align: Alignment = "left"  # where the model reads words (a checkpoint's ``align``)
     error: str | None = None
-    # Scoring registers a forward hook on the model; one scoring call per model at a time.
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def model(self) -> nn.Module:
-        return self.module.model
 
     @property
     def charset(self) -> Charset:
-        return self.module.charset
+        return self.scorer.charset
 
 
 @dataclass(frozen=True)
@@ -100,36 +93,11 @@ def load_checkpoints(paths: Sequence[str]) -> list[Checkpoint]:
         if names.count(name) > 1:  # e.g. two runs' last.ckpt: tell them apart by their folder
             name = str(Path(path).with_suffix(""))
         try:
-            out.append(Checkpoint(path, name, module=load_checkpoint(path)))
+            module = load_checkpoint(path)
+            out.append(Checkpoint(path, name, CRNNScorer.of(module), module.align))
         except CheckpointError as err:
             out.append(Checkpoint(path, name, error=str(err)))
     return out
-
-
-def frame_chars(log_probs: torch.Tensor, charset: Charset) -> list[str]:
-    """The argmax class of each CTC frame of (T, C) log-probs as a character ('' = blank)."""
-    return [charset.decode([int(i)]) for i in log_probs.argmax(dim=-1).tolist()]
-
-
-@contextmanager
-def captured_outputs(model: nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Outputs of every forward call of ``model`` made by this thread inside the block.
-
-    Why: the per-frame argmax shown under the image comes from the very forward pass that
-    produced the score (:func:`edit` runs it), not from a second pass.
-    """
-    me = threading.get_ident()
-    outputs: list[torch.Tensor] = []
-
-    def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-        if threading.get_ident() == me:
-            outputs.append(output.detach())
-
-    handle = model.register_forward_hook(hook)
-    try:
-        yield outputs
-    finally:
-        handle.remove()
 
 
 def encode_canvas(canvas: np.ndarray) -> str:
@@ -205,7 +173,7 @@ class RelevanceJob:
     def _chunk(self, m: int, ck: Checkpoint, chunk: Perturbations) -> tuple[float, np.ndarray] | None:
         if self.cancelled:
             return None
-        out = perturbation_log_scores(ck.model, self.canvas, self.text, ck.charset, chunk)
+        out = perturbation_log_scores(ck.scorer, self.canvas, self.text, chunk)
         with self._lock:
             self.done += 1
             self._finished.setdefault(m, []).append((chunk, *out))
@@ -290,10 +258,13 @@ class Explorer:
         data_source: str = "synthetic",
         export_dir: str | Path = "reports/explore",
         workers: int = 2,
+        scorers: Mapping[str, TextScorer] | None = None,
     ) -> None:
-        self.checkpoints = load_checkpoints([str(p) for p in checkpoints])
+        """``checkpoints``: the project's checkpoint files; ``scorers``: more columns, name -> any
+        :class:`TextScorer` (an own model, reading words placed at the left edge)."""
+        self.checkpoints = load_checkpoints([str(p) for p in checkpoints]) + [Checkpoint(None, n, sc) for n, sc in (scorers or {}).items()]
         # One canvas is scored by every checkpoint: words sit where the first one reads them.
-        aligns = {ck.name: ck.module.align for ck in self.checkpoints if ck.module is not None}
+        aligns = {ck.name: ck.align for ck in self.checkpoints if ck.scorer is not None}
         self.align = next(iter(aligns.values()), "left")
         if len(set(aligns.values())) > 1:
             log.warning("checkpoints read words placed differently (%s); the page places them %s, as %s does",
@@ -477,10 +448,9 @@ class Explorer:
         err = ck.error or _text_error(text, ck)
         if err:
             return {**out, "error": err}
-        with ck.lock, captured_outputs(ck.model) as outputs:
-            results = edit(ck.model, canvas, text, ck.charset, [ed] if ed else [])
-        log_probs = torch.cat(outputs)
-        return {**out, "original": _result(results[0]), "edited": _result(results[-1]), "frames": frame_chars(log_probs[-1], ck.charset)}
+        # The frames under the image come from the very forward pass that gave the score.
+        results = edit(ck.scorer, canvas, text, [ed] if ed else [], frames=True)
+        return {**out, "original": _result(results[0]), "edited": _result(results[-1]), "frames": results[-1].frames or []}
 
     def relevance(self, source_id: str, text: str, edits: Sequence[str] = (), shift: int = 0, window: int = 4, stride: int | None = None) -> RelevanceJob:
         """Start relevance maps of the (shifted, edited) word under every checkpoint."""
@@ -514,7 +484,7 @@ class Explorer:
         reproduced = bool(np.array_equal(to_canvas(load_image(image_path), self.align), canvas))
         commands = []
         for ck in self.checkpoints:
-            if ck.error is None:
+            if ck.error is None and ck.path is not None:
                 figure = image_path.with_name(f"{image_path.stem}-edits-{Path(ck.path).stem}.png")
                 cmd = ["python", "-m", "htr.diagnostics", "edit", ck.path, str(image_path), "--text", text]
                 cmd += ["--set", str(ed)] if ed else []
@@ -560,5 +530,5 @@ class Explorer:
 
 def _reading(ck: Checkpoint, canvas: np.ndarray) -> str:
     """Best-path reading of a canvas."""
-    # score_canvases always scores some text; the reading does not depend on which.
-    return score_canvases(ck.model, canvas, ck.charset.chars[0], ck.charset)[1][0]
+    # A scorer always scores some text; the reading does not depend on which.
+    return ck.scorer.score(canvas, ck.charset.chars[0]).readings[0]
