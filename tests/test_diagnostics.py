@@ -191,23 +191,23 @@ def test_shift_sweep_never_pushes_ink_off_the_canvas() -> None:
 
 def test_periodicity() -> None:
     t = np.arange(17)
-    assert periodicity(np.sin(2 * np.pi * t / 4) + 0.3 * t) == pytest.approx(1.0, abs=1e-9)
-    assert periodicity(np.array([0, 0, 0, 1.0] * 4 + [0])) == pytest.approx(0.5, abs=1e-9)  # + period 2
-    assert periodicity(np.array([0, 0, 0, 1.0] * 4 + [0]), harmonics=True) == pytest.approx(1.0, abs=1e-9)
-    assert periodicity(np.sin(2 * np.pi * t / 8)) < 0.2
-    assert np.isnan(periodicity(0.5 * t))  # a straight line has no periodic part
-    assert np.isnan(periodicity(np.ones(5)))  # too short
+    assert periodicity(np.sin(2 * np.pi * t / 4) + 0.3 * t, 4) == pytest.approx(1.0, abs=1e-9)
+    assert periodicity(np.array([0, 0, 0, 1.0] * 4 + [0]), 4) == pytest.approx(0.5, abs=1e-9)  # + period 2
+    assert periodicity(np.array([0, 0, 0, 1.0] * 4 + [0]), 4, harmonics=True) == pytest.approx(1.0, abs=1e-9)
+    assert periodicity(np.sin(2 * np.pi * t / 8), 4) < 0.2
+    assert np.isnan(periodicity(0.5 * t, 4))  # a straight line has no periodic part
+    assert np.isnan(periodicity(np.ones(5), 4))  # too short
 
 
 def test_periodic_amplitude_is_the_size_the_share_leaves_out() -> None:
     t = np.arange(17)
     # Any phase, on top of a trend: the swing's amplitude in the curve's units.
-    assert periodic_amplitude(0.7 * np.sin(2 * np.pi * t / 4 + 0.4) + 0.3 * t - 2) == pytest.approx(0.7, abs=1e-9)
+    assert periodic_amplitude(0.7 * np.sin(2 * np.pi * t / 4 + 0.4) + 0.3 * t - 2, 4) == pytest.approx(0.7, abs=1e-9)
     tiny, big = 0.001 * np.sin(2 * np.pi * t / 4), 0.5 * np.sin(2 * np.pi * t / 4)
-    assert periodicity(tiny) == pytest.approx(periodicity(big))  # same share...
-    assert periodic_amplitude(big) == pytest.approx(500 * periodic_amplitude(tiny))  # ...not the same size
-    assert periodic_amplitude(0.5 * t) == pytest.approx(0.0, abs=1e-9)
-    assert np.isnan(periodic_amplitude(np.ones(5)))
+    assert periodicity(tiny, 4) == pytest.approx(periodicity(big, 4))  # same share...
+    assert periodic_amplitude(big, 4) == pytest.approx(500 * periodic_amplitude(tiny, 4))  # ...not the same size
+    assert periodic_amplitude(0.5 * t, 4) == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(periodic_amplitude(np.ones(5), 4))
 
 
 def test_edit_specs_and_results(canvas: np.ndarray) -> None:

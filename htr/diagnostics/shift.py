@@ -63,7 +63,7 @@ def _detrended_power(curve: np.ndarray, period: int) -> tuple[np.ndarray, int] |
     return np.abs(np.fft.rfft(y - np.polyval(line, t))) ** 2, n
 
 
-def periodicity(curve: np.ndarray, period: int = 4, harmonics: bool = False) -> float:
+def periodicity(curve: np.ndarray, period: int, harmonics: bool = False) -> float:
     """Share of the detrended curve's spectral power at period ``period`` (0..1; NaN if undefined).
 
     Exactly: keep the first ``N' = floor(N / period) * period`` points (so that frequency
@@ -89,7 +89,7 @@ def periodicity(curve: np.ndarray, period: int = 4, harmonics: bool = False) -> 
     return float(power[bins].sum() / total)
 
 
-def periodic_amplitude(curve: np.ndarray, period: int = 4) -> float:
+def periodic_amplitude(curve: np.ndarray, period: int) -> float:
     """Amplitude, in the curve's units (nats for log-scores), of its period-``period`` sinusoid
     after the same detrending as :func:`periodicity`: how far the score swings with the
     pooling phase. NaN if the curve is too short or not finite."""

@@ -128,6 +128,7 @@ def write_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names, diags = list(diagnoses), list(diagnoses.values())
+    ref = reference_model(names)
     titles = {n: [f"{n}: p={s.scores[0]:.2f} read {s.texts[0]!r}" for s in d.sweeps] for n, d in diagnoses.items()}
     maps = {n: d.relevance_maps for n, d in diagnoses.items()}
     curves = {n: ShiftCurves.of(d.scores) for n, d in diagnoses.items()}
@@ -135,11 +136,10 @@ def write_report(
     grid = relevance_grid(maps, probes, titles, aligns=aligns)
     figures = {
         "relevance_grid": (grid, "Pixel relevance of the same words under each model (prediction difference analysis; red votes for the true text, blue against)."),
-        "accuracy_vs_shift": (accuracy_vs_shift(curves), "Word accuracy and mean log-score of the probe set as the word is shifted right pixel by pixel."),
+        "accuracy_vs_shift": (accuracy_vs_shift(curves, diagnoses[ref].scores.period), "Word accuracy and mean log-score of the probe set as the word is shifted right pixel by pixel."),
         "shift_curves": (shift_overlay(names, diags, probes), "Score of the true text vs shift for single probes (the seed's Fig. 5), models overlaid."),
         "deletion_curves": (deletion_overlay(names, diags), "Deletion curves: the score as the pixels with the most positive evidence are replaced first (1, 2, 4 ... pixels, then even steps)."),
     }
-    ref = reference_model(names)
     for set_name, entry in (words or {}).items():
         canvases = entry["canvases"].get(ref, next(iter(entry["canvases"].values())))
         figures[f"worst_read_{set_name}"] = (

@@ -179,8 +179,9 @@ class ShiftCurves:
         return cls(np.array(list(scores.shifts)), np.array(scores.accuracy, float), np.array(scores.log_score, float))
 
 
-def accuracy_vs_shift(curves: Mapping[str, ShiftCurves]) -> Figure:
-    """Word accuracy and mean log-score of the probe set vs shift, one line per model (± sd band where known)."""
+def accuracy_vs_shift(curves: Mapping[str, ShiftCurves], period: int) -> Figure:
+    """Word accuracy and mean log-score of the probe set vs shift, one line per model (± sd band where
+    known); x ticks every ``period`` px (the pooling phase the curves swing with)."""
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     ax_acc, ax_log = fig.subplots(1, 2)
     longest = 1
@@ -194,7 +195,7 @@ def accuracy_vs_shift(curves: Mapping[str, ShiftCurves]) -> Figure:
     ax_log.set(xlabel="shift right (px)", ylabel="mean log p(text | image)")
     for ax in (ax_acc, ax_log):
         ax.grid(alpha=0.3)
-        ax.set_xticks(range(0, longest, 4))
+        ax.set_xticks(range(0, longest, period))
     ax_acc.legend(fontsize=8)
     return fig
 
@@ -211,7 +212,7 @@ def shift_overlay(names: list[str], diagnoses: list[Diagnosis], probes: ProbeSet
         ax.set_title(repr(probes.texts[i]), fontsize=9)
         ax.set_xlabel("shift right (px)")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xticks(range(0, int(max(len(d.sweeps[i].shifts) for d in diagnoses)), 4))
+        ax.set_xticks(range(0, int(max(len(d.sweeps[i].shifts) for d in diagnoses)), diagnoses[0].scores.period))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("p(text | image)")
     axes[-1].legend(fontsize=8)

@@ -473,7 +473,7 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     runs = study_runs(cfg)
     columns = headline(diag)
     curves = {arm: arm_shift_curves(row, diag) for arm, row in table.items()}
-    figures = {"shift_curves": (accuracy_vs_shift(curves), "Probe word accuracy and mean log-score vs shift (mean ± sd over seeds).")}
+    figures = {"shift_curves": (accuracy_vs_shift(curves, diag.period), "Probe word accuracy and mean log-score vs shift (mean ± sd over seeds).")}
     rel = relevance_figure(out, list(table), min(cfg.seeds), probes)
     if rel is not None:
         figures["relevance_maps"] = (rel, f"Pixel relevance of the same words under each arm (seed {min(cfg.seeds)}).")
