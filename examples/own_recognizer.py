@@ -6,7 +6,8 @@ the CTC blank as its *last* class. It is trained briefly here (450 steps, ~10-30
 core; seeded, so every run trains the same model) on words rendered with Pillow's own font
 and placed by the project's preprocessing at the left edge, as IAM places them; then wrapped in
 a :class:`htr.diagnostics.CTCScorer` that says all of that, and diagnosed like the shipped models:
-its shift sweep, a relevance map and the shortcut scores land in ``--out``.
+its shift sweep, a relevance map and the shortcut scores land in ``--out`` (with the weights and
+the probe set, for the command line below).
 
     python examples/own_recognizer.py --out reports/own_recognizer
     python -m htr.diagnostics shift reports/own_recognizer/model.pt docs/results/examples/are.png \\
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     # Held-out renders (another seed), placed at the left edge like the training words.
     texts, canvases = words_set(16, seed=1)
     probes = ProbeSet([f"w{i}" for i in range(len(texts))], texts, canvases)
+    probes.save(out / "probes.npz")  # for python -m htr.diagnostics scores ... --probes (words this charset can spell)
     diag = DiagnosticsSettings(relevance_probes=1, relevance_window=4).diagnose(scorer, probes)
     sweep = diag.sweeps[0]
     print(f"\nshift sweep of {texts[0]!r}:\n{'shift':>5}  {'score':>8}  reading")
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{scores.period}-px periodicity {scores.periodicity:.2f}; CER {scores.specks.clean:.3f} clean, {scores.specks.specks:.3f} with specks; "
         f"off-ink evidence {scores.off_ink_evidence:.2f}; AOPC {scores.aopc:.2f}"
     )
-    print(f"wrote {out}/shift.png, relevance.png, scores.json, model.pt in {time.perf_counter() - start:.0f} s")
+    print(f"wrote {out}/shift.png, relevance.png, scores.json, model.pt, probes.npz in {time.perf_counter() - start:.0f} s")
     return 0
 
 

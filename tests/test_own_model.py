@@ -67,7 +67,7 @@ def test_the_example_trains_wraps_and_diagnoses_an_own_recognizer(tmp_path: Path
     out = tmp_path / "own"
     proc = subprocess.run([sys.executable, str(EXAMPLE), "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert {p.name for p in out.iterdir()} >= {"shift.png", "relevance.png", "scores.json", "model.pt"}
+    assert {p.name for p in out.iterdir()} >= {"shift.png", "relevance.png", "scores.json", "model.pt", "probes.npz", "probes.json"}
     scores = json.loads((out / "scores.json").read_text())["scores"]
     assert scores["acc@shift0"] >= 0.5  # it learnt to read the words...
     assert scores["acc_drop@8plus"] > 0.2  # ...where the preprocessing puts them: the translation shortcut
@@ -79,3 +79,11 @@ def test_the_example_trains_wraps_and_diagnoses_an_own_recognizer(tmp_path: Path
     )
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert (out / "are_shift.png").is_file() and "periodicity of the log-score curve" in cli.stdout
+    # ... and runs the whole suite on the probe set the example saved (docs/OWN_MODEL.md's command).
+    suite = subprocess.run(
+        [sys.executable, "-m", "htr.diagnostics", "scores", str(out / "model.pt"), "--probes", str(out / "probes.npz"),
+         "--scorer", "examples.own_recognizer:load_scorer", "--relevance_probes", "1", "--relevance_window", "8", "--out", str(out / "probe_scores.json")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert suite.returncode == 0, suite.stderr[-2000:]
+    assert json.loads((out / "probe_scores.json").read_text())["scores"]["acc@shift0"] == scores["acc@shift0"]  # the same suite, the same numbers
