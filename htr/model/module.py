@@ -153,7 +153,8 @@ class HTRModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning's "epoch" is the loop's index at saving: one less than the epochs trained for a
         # checkpoint saved at validation, equal for last.ckpt saved at the end of fit.
-        checkpoint["epochs_trained"] = self.trainer.fit_loop.epoch_progress.current.processed
+        if self._trainer is not None:  # a module saved outside a Trainer has no loop to count
+            checkpoint["epochs_trained"] = self.trainer.fit_loop.epoch_progress.current.processed
         if self.run_info:
             checkpoint["htr_run"] = dict(self.run_info)
 
