@@ -8,14 +8,12 @@ set) and splits (``--splits test test_unseen``); one table is printed and
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 
 os.environ.setdefault("WANDB_SILENT", "true")
 
+from htr.errors import run_main  # noqa: E402
 from htr.experiment.evaluate import main  # noqa: E402
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    run_main(main, prog="evaluate.py")

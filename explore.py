@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("WANDB_SILENT", "true")
 
-from htr.explore.__main__ import main  # noqa: E402
+from htr.errors import run_main  # noqa: E402
+from htr.explore.__main__ import LOG_LEVEL, main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, prog="explore.py", log_level=LOG_LEVEL)

@@ -6,14 +6,12 @@ the same data and probe set, and writes the study report (mean ± sd per arm) to
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 
 os.environ.setdefault("WANDB_SILENT", "true")
 
+from htr.errors import run_main  # noqa: E402
 from htr.experiment.study import main  # noqa: E402
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    run_main(main, prog="study.py")

@@ -9,15 +9,13 @@ A run whose last.ckpt exists resumes from it (``--run.resume false`` starts afre
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 
 # Quiet, predictable W&B: offline unless the user says otherwise; no console noise in tests.
 os.environ.setdefault("WANDB_SILENT", "true")
 
 from htr.cli import main  # noqa: E402
+from htr.errors import run_main  # noqa: E402
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    run_main(main, prog="train.py")

@@ -3,8 +3,9 @@
 argparse and jsonargparse print a usage block (60 lines for train.py) and, for a bad value of a
 typed option, a multi-line ``Parser key ...`` report; long options are also matched by prefix,
 so ``--trainer.max_epoch 1`` was silently taken as ``--trainer.max_epochs``. The parsers here
-turn every parse error into ``<prog>: error: <one line>`` that names the option and what is
-allowed (or the closest option), and never match prefixes.
+turn every parse error into a :class:`htr.errors.UsageError` of one line that names the option
+and what is allowed (or the closest option), and never match prefixes; ``htr.errors.run_main``
+prints it as ``<prog>: error: <one line>`` and exits 2.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
-import sys
 import types
 import typing
-from typing import Any, NoReturn
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, NoReturn
 
 import jsonargparse
+
+from htr.errors import UsageError
 
 
 def option_names(parser: argparse.ArgumentParser) -> list[str]:
@@ -62,6 +66,60 @@ def type_name(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
+def _long_name(names: str) -> str:
+    """``--max_shift`` of argparse's ``--max_shift/--max-shift`` (the first long spelling)."""
+    parts = names.split("/")
+    return next((p for p in parts if p.startswith("--")), parts[-1])
+
+
+def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an int ``>= low`` (and ``<= high``); ``--window 0`` is then the
+    one line ``--window: must be >= 1, got 0``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}" if high is None else f"must be in {low}..{high}, got {value}")
+        return value
+
+    return parse
+
+
+def float_or(*words: str) -> Callable[[str], float | str]:
+    """An argparse ``type``: a float, or one of ``words`` as it is (``--vmax 0.25`` or ``--vmax auto``)."""
+    def parse(text: str) -> float | str:
+        if text in words:
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor {' or '.join(map(repr, words))}") from None
+
+    return parse
+
+
+def output_file(kind: Literal["figure", "image"]) -> Callable[[str], str]:
+    """An argparse ``type``: a file name matplotlib (``figure``) or Pillow (``image``) can write,
+    checked by its suffix before any work is done."""
+    def parse(path: str) -> str:
+        if kind == "figure":
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            suffixes = {f".{s}" for s in FigureCanvasAgg(Figure()).get_supported_filetypes()}
+        else:
+            from PIL import Image
+
+            suffixes = set(Image.registered_extensions())
+        if Path(path).suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"{path}: {Path(path).suffix or '(no suffix)'!r} is not a format for {kind}s; use e.g. .png")
+        return path
+
+    return parse
+
+
 def one_line(parser: argparse.ArgumentParser, message: str) -> str:
     """A parse error message in one line that names the option and what it accepts."""
     known = option_names(parser)
@@ -73,7 +131,13 @@ def one_line(parser: argparse.ArgumentParser, message: str) -> str:
         return f"unexpected argument(s) {unknown.group(1).strip()}"
     choice = re.match(r"argument ([^:]+): invalid choice: (.*) \(choose from (.*)\)", message)
     if choice:  # argparse's choices
-        return f"{choice.group(1).split('/')[-1]}: {choice.group(2)} is not one of {choice.group(3).replace(chr(39), '')}"
+        return f"{_long_name(choice.group(1))}: {choice.group(2)} is not one of {choice.group(3).replace(chr(39), '')}"
+    value = re.match(r"argument ([^:]+): (.*)", message, re.S)
+    if value:  # argparse's own checks and the types below: "argument --max_shift/--max-shift: invalid int value: 'x'"
+        return f"{_long_name(value.group(1))}: {' '.join(value.group(2).split())}"
+    config = re.match(r"Problems parsing config\s*:\s*(.*)", message, re.S)
+    if config:  # a --config file that is not YAML (jsonargparse does not say which file)
+        return f"--config: not a valid YAML config ({' '.join(config.group(1).split())[:300]})"
     group = re.match(r"Group '([^']+)' does not accept option '([^']+)'", message)
     if group:  # a typo'd key in a config file
         key = f"{group.group(1)}.{group.group(2)}"
@@ -81,6 +145,15 @@ def one_line(parser: argparse.ArgumentParser, message: str) -> str:
     key = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.S)
     if key:
         dest, detail = key.group(1), key.group(2)
+        nested = re.findall(r"NestedArg\(key='([^']+)'", detail)
+        configured = re.split(r"\n {4}- ", detail)[1] if "\n    - " in detail else ""  # the configured class's errors, not the alternatives'
+        inner = re.findall(r'Parser key "[^"]+":\s*(.+)', configured)
+        if nested and re.search(r"Option '[^']+' is not accepted", configured):
+            return f"unknown option --{dest}.init_args.{nested[-1]}"
+        if nested and inner:  # a value inside a class-typed option: --trainer.callbacks.init_args.settings.num_probes
+            what = inner[-1].strip()
+            expected = re.match(r"Expected a <class '(\w+)'>\. Got value: (.*)", what)
+            return f"--{dest}.init_args.{nested[-1]}: " + (f"{expected.group(2)!r} is not a valid {expected.group(1)}" if expected else what)
         action = _action(parser, dest)
         got = re.search(r"(?:Got|Given) value: (.*?)\s*$", detail, re.M)
         choices = _choices_of(action)
@@ -94,18 +167,16 @@ def one_line(parser: argparse.ArgumentParser, message: str) -> str:
 
 
 class OneLineErrors:
-    """Mixin for argparse/jsonargparse parsers: ``prog: error: <one line>``, exit 2, no prefix matching."""
+    """Mixin for argparse/jsonargparse parsers: a parse error raises a one-line UsageError; no prefix matching."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:  # noqa: D401 - argparse API
-        if not getattr(self, "exit_on_error", True):
+        if not getattr(self, "exit_on_error", True):  # a nested parser trying alternatives: not the user's error yet
             raise argparse.ArgumentError(None, message)
-        prog = str(getattr(self, "prog", "")).replace(" [options]", "")
-        sys.stderr.write(f"{prog}: error: {one_line(self, message)} (see --help)\n")  # type: ignore[arg-type]
-        sys.exit(2)
+        raise UsageError(f"{one_line(self, message)} (see --help)")  # type: ignore[arg-type]
 
 
 class ArgumentParser(OneLineErrors, jsonargparse.ArgumentParser):

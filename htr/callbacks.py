@@ -20,6 +20,7 @@ from htr.diagnostics.plots import plot_relevance, plot_shift  # noqa: E402
 from htr.diagnostics.probes import Diagnosis, ProbeSet  # noqa: E402
 from htr.diagnostics.scorer import CRNNScorer  # noqa: E402
 from htr.diagnostics.settings import DiagnosticsSettings  # noqa: E402
+from htr.errors import at_least  # noqa: E402
 from htr.io import write_json  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class DiagnosticsCallback(pl.Callback):
         figures: int = 4,
     ) -> None:
         super().__init__()
+        at_least("every_n_epochs", every_n_epochs, 1)
         self.every_n_epochs = every_n_epochs
         self.settings = settings or DiagnosticsSettings()
         self.probe_file = probe_file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import re
@@ -13,14 +14,15 @@ import yaml
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import Logger, WandbLogger
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from htr.argparsing import OneLineErrors
 from htr.callbacks import TrainingHistory
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
+from htr.errors import USER_OS_ERRORS, ConfigError, HTRError, UsageError, run_main
 from htr.io import write_json
-from htr.model.module import HTRModule, TrainingDiverged
+from htr.model.module import CheckpointError, HTRModule, read_checkpoint
 from htr.provenance import git_commit
 from htr.wandb_run import STATE_FILE, ResumableWandbLogger
 
@@ -34,6 +36,38 @@ COMMON_CONFIG = Path("configs") / "common.yaml"
 
 class HTRArgumentParser(OneLineErrors, LightningArgumentParser):
     """LightningCLI's parser with the project's one-line errors and no prefix matching."""
+
+
+class TrainingStopped(HTRError):
+    """Lightning stopped the training after a SIGTERM (a scheduler's preemption or time-out)."""
+
+    exit_code = 143  # 128 + SIGTERM, as if the signal had ended the process: schedulers requeue on it
+
+
+def setting_paths(node: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every setting in a parsed config (list items unnumbered, as on the command line)."""
+    if isinstance(node, list):
+        return [p for item in node for p in setting_paths(item, prefix)]
+    if isinstance(node, argparse.Namespace):
+        node = vars(node)
+    if not isinstance(node, dict):
+        return [prefix] if prefix else []
+    return [p for key, value in node.items() if not key.startswith("__") for p in setting_paths(value, f"{prefix}.{key}" if prefix else key)]
+
+
+def named_in_full(err: HTRError, config: Any) -> HTRError:
+    """``err`` about a setting of a nested class (``num_probes: must be ...``, ``--num_probes: ...``:
+    errors about a setting start with its name) with the setting's full option
+    (``--trainer.callbacks.init_args.settings.num_probes: ...``)."""
+    match = re.match(r"(?:--)?([A-Za-z_][\w.]*):\s*(.*)", str(err), re.S)
+    if not match:
+        return err
+    name, problem = match.groups()
+    paths = setting_paths(config)
+    nested = {p for p in paths if p.endswith("." + name)}
+    if name in paths or len(nested) != 1:
+        return err  # named in full already, or not one setting of the config
+    return ConfigError(nested.pop(), problem)
 
 
 def arm_of(run_name: str) -> str:
@@ -52,6 +86,19 @@ class HTRCLI(LightningCLI):
         parser.add_argument("--run.test_splits", type=list[str], default=["test"], help="splits evaluated after training")
         parser.link_arguments("data.charset", "model.charset", apply_on="instantiate")
         parser.link_arguments("data.align", "model.align")
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception as err:
+            # jsonargparse wraps a class's own error (bad value) in a ValueError per nesting level,
+            # each with its traceback; the project's error at the bottom is the one line to show.
+            cause: BaseException | None = err
+            while cause is not None and not isinstance(cause, HTRError):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            raise named_in_full(cause, self.config) from None
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config
@@ -101,12 +148,12 @@ class HTRCLI(LightningCLI):
         # kwargs replace the config's trainer.callbacks, so merge with those (e.g. DiagnosticsCallback).
         configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
         kwargs["callbacks"] = list(configured) + list(kwargs.get("callbacks") or []) + extra
-        trainer = super().instantiate_trainer(**kwargs)
-        if self._extra["loggers"]:
-            trainer.loggers = self._extra["loggers"]
-        else:
-            trainer.loggers = []
-        return trainer
+        # Our loggers (or none), never Lightning's default CSVLogger (and its warning on every run).
+        kwargs["logger"] = self._extra["loggers"] or False
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError) as err:  # the Trainer's own checks of --trainer.* values
+            raise UsageError(f"--trainer: {' '.join(str(err).split())}") from None
 
 
 def device_name(trainer: pl.Trainer) -> str:
@@ -125,7 +172,9 @@ def run_tags(cfg: Any) -> list[str]:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Train (and test) as configured; ``args`` default to the command line. Returns an exit code."""
+    """Train (and test) as configured; ``args`` default to the command line. Returns an exit code;
+    bad input raises an :class:`HTRError` (``run_main`` makes it one line), after marking a W&B
+    run it interrupted as failed."""
     if not COMMON_CONFIG.is_file():
         log.warning("%s not found in %s: only the code's defaults and your --config files apply (run from the repository root)", COMMON_CONFIG, Path.cwd())
     try:
@@ -139,39 +188,41 @@ def main(args: list[str] | None = None) -> int:
             args=args,
         )
         return fit_and_test(cli)
-    except (DatasetError, FileNotFoundError) as err:
-        log.error("%s", err)
-        return finish_wandb(2)
-    except TrainingDiverged as err:
-        log.error("%s (last good weights: last.ckpt of the run)", err)
-        return finish_wandb(3)
-    except SIGTERMException:  # Lightning stopped after the batch it was in (a scheduler's preemption or time-out)
-        log.warning("training stopped by SIGTERM; rerun the same command to resume from the last epoch's last.ckpt, into the same W&B run")
-        return finish_wandb(143)
+    except SIGTERMException:  # Lightning stopped after the batch it was in
+        finish_wandb(TrainingStopped.exit_code)
+        raise TrainingStopped("training stopped by SIGTERM; rerun the same command to resume from the last epoch's last.ckpt, into the same W&B run") from None
+    except (HTRError, *USER_OS_ERRORS) as err:
+        finish_wandb(getattr(err, "exit_code", 2))
+        raise
 
 
-def finish_wandb(code: int) -> int:
-    """Mark a W&B run that a failure interrupted as failed (not finished), and return ``code``."""
+def finish_wandb(code: int) -> None:
+    """Mark a W&B run that a failure interrupted as failed (not finished) with exit code ``code``."""
     import wandb
 
     if wandb.run is not None:
         wandb.finish(exit_code=code)
-    return code
 
 
 def fit_and_test(cli: HTRCLI) -> int:
     cfg, trainer, model, data = cli.config, cli.trainer, cli.model, cli.datamodule
     run_dir = Path(trainer.default_root_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if cfg.run.resume and last.is_file() else None
+    if ckpt_path:  # a torn last.ckpt: one line before any work, not Lightning's unpickling traceback
+        try:
+            read_checkpoint(ckpt_path)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}; --run.resume false starts afresh") from None
     # Read the data before Lightning starts the loggers (a bad root: one error, no W&B run).
     if trainer.local_rank == 0:
         data.prepare_data()
-    data.splits()
+    if not data.splits().get("train"):  # said before Lightning builds a loader from it
+        raise DatasetError(f"{data.root}: no usable training samples (see the warnings above for what was skipped)")
     model.run_info = dict(cli.run_info)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger) and trainer.is_global_zero:
             model.run_info.update(wandb_id=logger.experiment.id, wandb_name=logger.experiment.name)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = str(last) if cfg.run.resume and last.is_file() else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
@@ -209,14 +260,6 @@ def fit_and_test(cli: HTRCLI) -> int:
     return 0
 
 
-def run() -> None:
-    """``python train.py`` / ``python -m htr.cli``: quiet W&B, INFO logging, exit with main's code."""
-    import sys
-
+if __name__ == "__main__":  # python -m htr.cli: train.py's twin (the study's training processes)
     os.environ.setdefault("WANDB_SILENT", "true")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    run()
+    run_main(main, prog="train.py")

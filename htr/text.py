@@ -14,9 +14,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from htr.errors import HTRError
+
 # The 79 characters of the IAM word transcriptions (SimpleHTR's charList).
 IAM_CHARSET = " !\"#&'()*+,-./0123456789:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 BLANK = 0
+
+
+class CharsetError(HTRError, ValueError):
+    """A charset that cannot be used, or a text with characters outside the model's charset."""
 
 
 class Charset:
@@ -24,9 +30,9 @@ class Charset:
 
     def __init__(self, chars: str = IAM_CHARSET) -> None:
         if len(set(chars)) != len(chars):
-            raise ValueError(f"charset has duplicate characters: {chars!r}")
+            raise CharsetError(f"charset has duplicate characters: {chars!r}")
         if not chars:
-            raise ValueError("charset is empty")
+            raise CharsetError("charset is empty")
         self.chars = chars
         self._index = {c: i + 1 for i, c in enumerate(chars)}
 
@@ -57,7 +63,7 @@ class Charset:
         try:
             return [self._index[c] for c in text]
         except KeyError as err:
-            raise ValueError(f"character {err.args[0]!r} of {text!r} is not in the charset") from None
+            raise CharsetError(f"character {err.args[0]!r} of {text!r} is not in the charset") from None
 
     def decode(self, ids: Iterable[int]) -> str:
         """Class ids (no blanks expected; blanks are dropped) to text."""

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from conftest import render_word
-from htr.diagnostics.__main__ import main
+from htr.diagnostics.__main__ import PROG, main
+from htr.errors import run_main
 from htr.model.module import HTRModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -73,9 +74,10 @@ def test_bad_input_is_one_line_exit_2(ckpt_and_image, args, capsys) -> None:
     if "--text" in extra:
         text = extra[extra.index("--text") + 1]
         extra = [a for a in extra if a not in ("--text", text)]
-    assert main(["edit", str(ckpt), str(image), "--text", text, *extra]) == 2
+    with pytest.raises(SystemExit) as stop:  # as `python -m htr.diagnostics` runs main
+        run_main(main, ["edit", str(ckpt), str(image), "--text", text, *extra], prog=PROG)
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("python -m htr.diagnostics: error:")
+    assert stop.value.code == 2 and len(err) == 1 and err[0].startswith("python -m htr.diagnostics: error:")
 
 
 @pytest.mark.slow

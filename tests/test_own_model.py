@@ -17,6 +17,7 @@ from conftest import ROOT, render_word
 from htr.data.preprocess import to_canvas
 from htr.diagnostics.__main__ import PROG, main
 from htr.diagnostics.probes import ProbeSet
+from htr.errors import run_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -57,9 +58,10 @@ def test_scores_of_an_own_model_on_a_probe_set(untrained, capsys) -> None:
 
 @pytest.mark.parametrize("spec", ["no_colon", "examples/missing.py:load_scorer", f"{EXAMPLE}:not_there", "htr.no_such_module:f"])
 def test_a_bad_scorer_spec_is_one_line_exit_2(untrained, spec: str, capsys) -> None:
-    assert main(["shift", str(untrained["model"]), str(untrained["image"]), "--text", "are", "--scorer", spec]) == 2
+    with pytest.raises(SystemExit) as stop:
+        run_main(main, ["shift", str(untrained["model"]), str(untrained["image"]), "--text", "are", "--scorer", spec], prog=PROG)
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{PROG}: error: --scorer")
+    assert stop.value.code == 2 and len(err) == 1 and err[0].startswith(f"{PROG}: error: --scorer")
 
 
 @pytest.mark.slow

@@ -210,6 +210,7 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
     import torch
 
     from conftest import TINY, WORDS, write_folder_dataset
+    from htr.errors import ConfigError, UsageError
     from htr.experiment.ablation import main as ablation_main
     from htr.model.module import HTRModule
 
@@ -248,8 +249,10 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
     stamps = {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}
     assert ablation_main(args) == 0
     assert stamps == {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}
-    assert ablation_main([*args, "--only", "[nothing]"]) == 2
-    assert ablation_main([*args, "--variants", json.dumps({"control": {"zoom": 2}})]) == 2
+    with pytest.raises(ConfigError, match="--only: no variant named nothing"):
+        ablation_main([*args, "--only", "[nothing]"])
+    with pytest.raises(UsageError, match=r"variants.control: unknown keys \['zoom'\]"):
+        ablation_main([*args, "--variants", json.dumps({"control": {"zoom": 2}})])
 
 
 def test_data_readme_quotes_the_committed_ablation_results():

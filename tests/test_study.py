@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from conftest import CHEAP_DIAGNOSTICS, TINY_MODEL, WORDS, write_folder_dataset
+from htr.data.readers import DatasetError
 from htr.diagnostics.settings import DiagnosticsSettings
-from htr.experiment.study import main
+from htr.errors import ConfigError
+from htr.experiment.study import StudyError, main
 from htr.experiment.study_report import load_run, run_groups
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,28 +96,26 @@ def test_study_trains_every_arm_and_seed_and_the_budget_check_reports_and_resume
 
 
 @pytest.mark.slow
-def test_study_reports_a_failed_run_in_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_study_reports_a_failed_run_in_one_line(tmp_path: Path) -> None:
     words = write_folder_dataset(tmp_path / "words", WORDS)
     args = [*study_args(tmp_path, {"source": "folder", "root": str(words)}), "--train_args", '["--model.lr", "fast"]']
-    with caplog.at_level(logging.ERROR, logger="htr.study"):
-        assert main(args) == 1
-    assert "training baseline-s0 failed" in caplog.text and "rerun" in caplog.text
+    with pytest.raises(StudyError, match="training baseline-s0 failed.*rerun") as failed:
+        main(args)
+    assert failed.value.exit_code == 1  # a failed run, not bad input (2)
     assert not (tmp_path / "results" / "runs" / "baseline-s0.json").exists()
 
 
-def test_study_checks_the_data_before_any_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_study_checks_the_data_before_any_run(tmp_path: Path) -> None:
     args = study_args(tmp_path, {"source": "folder", "root": str(tmp_path / "no-such-data")})
-    with caplog.at_level(logging.ERROR, logger="htr.study"):
-        assert main(args) == 2
-    assert "no-such-data: dataset folder not found" in caplog.text
+    with pytest.raises(DatasetError, match="no-such-data: dataset folder not found"):
+        main(args)
     assert not (tmp_path / "runs").exists()
 
 
-def test_study_names_a_missing_arm_config(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_study_names_a_missing_arm_config(tmp_path: Path) -> None:
     args = [*study_args(tmp_path, {"source": "folder", "root": str(tmp_path)}), "--arms", '{"baseline": "configs/nope.yaml"}']
-    with caplog.at_level(logging.ERROR, logger="htr.study"):
-        assert main(args) == 1
-    assert "arm config not found (baseline: configs/nope.yaml)" in caplog.text
+    with pytest.raises(ConfigError, match=r"--arms: arm config not found \(baseline: configs/nope.yaml\)"):
+        main(args)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import torch
 from conftest import train_args, write_folder_dataset
 from htr.cli import main
 from htr.data.datamodule import WordDataModule
+from htr.data.readers import DatasetError
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint, slim_checkpoint
 
 
@@ -87,12 +88,13 @@ def test_bad_checkpoints_give_clear_errors(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "junk.ckpt")
 
 
-def test_missing_dataset_root_exits_with_message(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert train(tmp_path, tmp_path / "absent", "--run.wandb", "disabled") == 2
-    assert "absent: dataset folder not found" in caplog.text
+def test_missing_dataset_root_exits_with_message(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="absent: dataset folder not found") as err:
+        train(tmp_path, tmp_path / "absent", "--run.wandb", "disabled")
+    assert err.value.exit_code == 2
 
 
-def test_bad_data_root_leaves_no_wandb_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert train(tmp_path, tmp_path / "absent", "--run.wandb", "offline", "--run.name", "bad") == 2
-    assert "absent: dataset folder not found" in caplog.text
+def test_bad_data_root_leaves_no_wandb_run(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="absent: dataset folder not found"):
+        train(tmp_path, tmp_path / "absent", "--run.wandb", "offline", "--run.name", "bad")
     assert not list((tmp_path / "runs" / "bad").rglob("offline-run-*"))

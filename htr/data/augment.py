@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from htr.data.preprocess import BACKGROUND, HEIGHT, WIDTH, Alignment, crop_to_canvas, fit_word, place
+from htr.errors import ConfigError, in_range
 
 # A Literal so that the command lines check the value and name the choices (htr/argparsing.py).
 Augmentation = Literal["none", "translate", "noise", "translate+noise"]
@@ -47,10 +48,9 @@ class Translation:
     def __post_init__(self) -> None:
         lo, hi = self.scale
         if not 0 < lo <= hi <= 1:
-            raise ValueError(f"data.translation.scale: need 0 < min <= max <= 1, got {tuple(self.scale)}")
+            raise ConfigError("data.translation.scale", f"need 0 < min <= max <= 1, got {tuple(self.scale)}")
         for name in ("p_scale", "p_affine", "p_in_place"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"data.translation.{name}: a probability in 0..1, got {getattr(self, name)}")
+            in_range(f"data.translation.{name}", getattr(self, name), 0, 1)
         object.__setattr__(self, "scale", (float(lo), float(hi)))
 
 
@@ -106,7 +106,7 @@ class WordTransform:
 
     def __init__(self, augmentation: str = "none", seed: int = 0, align: Alignment = "left", translation: Translation | None = None) -> None:
         if augmentation not in AUGMENTATIONS:
-            raise ValueError(f"data.augmentation: unknown {augmentation!r}; use one of {', '.join(AUGMENTATIONS)}")
+            raise ConfigError("data.augmentation", f"unknown {augmentation!r}; use one of {', '.join(AUGMENTATIONS)}")
         self.augmentation = augmentation
         self.seed = seed
         self.align = align

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.data.preprocess import ImageError, load_crop
+from htr.errors import HTRError
 from htr.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when normalize_contrast or load_image change what they return
 
 
-class CacheError(RuntimeError):
+class CacheError(HTRError, RuntimeError):
     """The crop cache cannot be built or read; the message names the folder and what to do."""
 
 

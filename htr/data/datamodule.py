@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -19,6 +21,7 @@ from htr.data.readers import (
     DatasetError,
     SkipReport,
     WordSample,
+    check_split_fractions,
     filter_labels,
     read_iam_words,
     read_labels_tsv,
@@ -26,7 +29,8 @@ from htr.data.readers import (
     split_by_lists,
     split_random,
 )
-from htr.text import IAM_CHARSET, Charset
+from htr.errors import ConfigError, at_least
+from htr.text import IAM_CHARSET, Charset, CharsetError
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +183,25 @@ class WordDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
     ) -> None:
         super().__init__()
+        # Every value is checked here, where it is defined: a bad one is one line naming it,
+        # before any data is read or generated (not a traceback from a DataLoader much later).
         if source not in SOURCES:
-            raise ValueError(f"data.source: unknown {source!r}; use one of {', '.join(SOURCES)}")
+            raise ConfigError("data.source", f"unknown {source!r}; use one of {', '.join(SOURCES)}")
+        for name, value, low in (("batch_size", batch_size, 1), ("eval_batch_size", eval_batch_size, 1), ("num_workers", num_workers, 0), ("limit_train", limit_train, 1)):
+            at_least(f"data.{name}", value, low)
+        check_split_fractions(split_fractions)
+        if charset not in ("iam", "auto"):
+            try:
+                Charset(charset)
+            except CharsetError as err:
+                raise ConfigError("data.charset", str(err)) from None
+        if synthetic:
+            from htr.data.synthetic import SyntheticConfig  # the generator only when asked for
+
+            try:
+                SyntheticConfig(**synthetic)
+            except (TypeError, ValueError) as err:
+                raise ConfigError("data.synthetic", str(err).replace("SyntheticConfig.__init__() got an ", "")) from None
         # The resolved charset lives in the model's hparams; keeping the spec here too would clash.
         self.save_hyperparameters(ignore=["charset"])
         self.charset_spec = charset
@@ -188,12 +209,28 @@ class WordDataModule(pl.LightningDataModule):
         try:
             moves = Translation(**(translation or {}))
         except TypeError as err:
-            raise ValueError(f"data.translation: {err}; fields: scale, p_scale, shear, rotate, p_affine, p_in_place") from None
+            raise ConfigError("data.translation", f"{err}; fields: scale, p_scale, shear, rotate, p_affine, p_in_place") from None
         self.train_transform = WordTransform(augmentation, seed, align, moves)
         self.eval_transform = WordTransform("none", seed, align)
         self.test_transform = WordTransform(test_augmentation, seed + 1, align)
         self._splits: dict[str, list[WordSample]] | None = None
         self.skip_reports: list[SkipReport] = []
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], option: str = "data", **fixed: Any) -> WordDataModule:
+        """The data module of a config's ``data:`` mapping (``fixed`` over it), a bad key or value
+        named where the config has it (``option``: e.g. ``extra_sets.real.data``)."""
+        known = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        for key in settings:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                raise ConfigError(f"{option}.{key}", f"unknown setting{f' (did you mean {close[0]}?)' if close else ''}; WordDataModule takes {', '.join(known)}")
+        try:
+            return cls(**{**settings, **fixed})
+        except ConfigError as err:
+            if option == "data" or not err.option.startswith("data."):
+                raise
+            raise ConfigError(option + err.option[len("data"):], err.problem) from None
 
     # ---- data discovery -------------------------------------------------------------
     def prepare_data(self, splits: Sequence[str] | None = None) -> None:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from htr.errors import HTRError
+
 HEIGHT = 32
 WIDTH = 128
 BACKGROUND = 255  # fill value of the canvas (white paper), in 0..255 gray levels
@@ -33,7 +35,7 @@ Alignment = Literal["left", "centre"]
 ALIGNMENTS: tuple[str, ...] = get_args(Alignment)
 
 
-class ImageError(ValueError):
+class ImageError(HTRError, ValueError):
     """An image file that cannot be used; the message names the file and the reason."""
 
 

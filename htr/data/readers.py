@@ -10,16 +10,17 @@ import logging
 import random
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from htr.errors import ConfigError, HTRError
 from htr.text import Charset, ctc_min_frames
 
 log = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
+class DatasetError(HTRError, ValueError):
     """A dataset that cannot be read at all; the message names the file and what to do."""
 
 
@@ -173,7 +174,7 @@ def filter_labels(
 ) -> tuple[list[WordSample], SkipReport]:
     """Keep samples whose label the model can learn: non-empty, in the charset, short enough for CTC."""
     if unknown_chars not in ("skip", "map"):
-        raise ValueError(f"data.unknown_chars: unknown {unknown_chars!r}; use 'skip' or 'map'")
+        raise ConfigError("data.unknown_chars", f"unknown {unknown_chars!r}; use 'skip' or 'map'")
     report = SkipReport(source)
     kept = []
     for s in samples:
@@ -199,10 +200,15 @@ def filter_labels(
     return kept, merged
 
 
+def check_split_fractions(fractions: Sequence[float]) -> None:
+    """Raise :class:`ConfigError` unless ``fractions`` are three non-negative numbers summing to 1."""
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
+        raise ConfigError("data.split_fractions", f"must be three non-negative numbers summing to 1, got {list(fractions)}")
+
+
 def split_by_form(samples: list[WordSample], fractions: tuple[float, float, float], seed: int) -> dict[str, list[WordSample]]:
     """Seeded random train/val/test split of IAM samples by form id: no form in two splits."""
-    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
-        raise ValueError(f"data.split_fractions must be three non-negative numbers summing to 1, got {fractions}")
+    check_split_fractions(fractions)
     forms = sorted({form_id(s.id) for s in samples})
     random.Random(seed).shuffle(forms)
     n_train = round(fractions[0] * len(forms))

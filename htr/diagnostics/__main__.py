@@ -16,32 +16,27 @@ import dataclasses
 import importlib
 import importlib.util
 import json
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from htr.argparsing import PlainArgumentParser, one_line
-from htr.data.preprocess import Alignment, ImageError, load_image, to_canvas
-from htr.diagnostics.edits import SPEC_HELP, EditSpecError, edit, parse_edit
+from htr.argparsing import PlainArgumentParser, float_or, int_at_least, output_file
+from htr.data.preprocess import Alignment, load_image, to_canvas
+from htr.diagnostics.edits import SPEC_HELP, edit, parse_edit
 from htr.diagnostics.plots import plot_edits, plot_relevance, plot_shift
 from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.relevance import relevance
 from htr.diagnostics.scorer import CRNNScorer, TextScorer, check_text
 from htr.diagnostics.settings import HELP, DiagnosticsSettings
 from htr.diagnostics.shift import periodic_amplitude, periodicity, shift_sweep
+from htr.errors import UsageError, run_main
 
 PROG = "python -m htr.diagnostics"
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit status 2."""
-
-
-class _Parser(PlainArgumentParser):
-    def error(self, message: str, ex: Exception | None = None) -> None:  # one line, no usage block
-        raise UsageError(f"{one_line(self, message)} (see --help)")
+_Parser = PlainArgumentParser  # bad input raises a one-line UsageError (htr.argparsing)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,21 +51,21 @@ def _parser() -> argparse.ArgumentParser:
         model_args(sp)
         sp.add_argument("image", help="word image file (any format Pillow reads)")
         sp.add_argument("--text", required=True, help="text whose score is examined, e.g. the ground truth")
-        sp.add_argument("--out", default=default_out, help=f"figure to write (PNG); default {default_out}")
+        sp.add_argument("--out", type=output_file("figure"), default=default_out, help=f"figure to write (PNG); default {default_out}")
 
     e = sub.add_parser("edit", help="score and recognition of the image and edited copies (Fig. 3)")
     common(e, "edits.png")
     e.add_argument("--set", dest="edits", action="append", default=[], metavar="SPEC", help=f"one edit: {SPEC_HELP}; repeatable")
     r = sub.add_parser("relevance", help="pixel relevance map (Fig. 2)")
     common(r, "relevance.png")
-    r.add_argument("--window", type=int, default=1)
-    r.add_argument("--stride", type=int, default=1)
+    r.add_argument("--window", type=int_at_least(1, 32), default=1)
+    r.add_argument("--stride", type=int_at_least(1), default=1)
     r.add_argument("--weights", choices=("uniform", "histogram"), default="uniform")
     r.add_argument("--sampling", choices=("marginal", "conditional"), default="marginal")
-    r.add_argument("--vmax", default="0.25", help="colour range (default 0.25 as in the seed) or 'auto'")
+    r.add_argument("--vmax", type=float_or("auto"), default="0.25", help="colour range (default 0.25 as in the seed) or 'auto'")
     s = sub.add_parser("shift", help="score while shifting the word right (Fig. 5)")
     common(s, "shift.png")
-    s.add_argument("--max_shift", "--max-shift", type=int, default=DiagnosticsSettings.max_shift, help="largest shift (px)")
+    s.add_argument("--max_shift", "--max-shift", type=int_at_least(0), default=DiagnosticsSettings.max_shift, help="largest shift (px)")
     sc = sub.add_parser("scores", help="every diagnostic on a probe set: the shortcut scores (JSON)")
     model_args(sc)
     sc.add_argument("--probes", default="docs/results/probes.npz", help="saved probe set (default: the study's)")
@@ -179,14 +174,10 @@ def _run(argv: list[str] | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input)."""
-    try:
-        _run(argv)
-    except (UsageError, ImageError, EditSpecError, ValueError, OSError) as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+    """Entry point: 0 when done; bad input raises an ``HTRError`` (``htr.errors.run_main``: one line, exit 2)."""
+    _run(argv)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, prog=PROG, log_level=logging.WARNING)

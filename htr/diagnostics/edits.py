@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from htr.diagnostics.scorer import TextScorer
+from htr.errors import HTRError
 from htr.text import Charset
 
 
-class EditSpecError(ValueError):
+class EditSpecError(HTRError, ValueError):
     """An edit spec that cannot be parsed; the message says what the valid forms are."""
 
 

@@ -22,10 +22,11 @@ from htr.data.preprocess import HEIGHT, WIDTH, Alignment, crop_to_canvas, fit_wo
 from htr.data.readers import WordSample
 from htr.diagnostics.scores import ShortcutScores
 from htr.diagnostics.shift import ShiftSweep
+from htr.errors import HTRError
 from htr.io import atomic_write_bytes
 
 
-class ProbeError(ValueError):
+class ProbeError(HTRError, ValueError):
     """An unusable probe set; the message says which file/split and what to do."""
 
 
@@ -82,9 +83,12 @@ class ProbeSet:
         npz, meta = path.with_suffix(".npz"), path.with_suffix(".json")
         if not npz.is_file() or not meta.is_file():
             raise ProbeError(f"{path}: probe set not found (need {npz.name} and {meta.name})")
-        info = json.loads(meta.read_text())
-        arrays = np.load(npz)
-        canvases = arrays["canvases"]
+        try:
+            info = json.loads(meta.read_text())
+            arrays = np.load(npz)
+            canvases = arrays["canvases"]
+        except (ValueError, OSError, KeyError) as err:  # not a probe set this project saved (torn, or another file)
+            raise ProbeError(f"{path}: not a readable probe set ({type(err).__name__}: {err})") from None
         if len(canvases) != len(info["ids"]):
             raise ProbeError(f"{path}: {len(canvases)} canvases but {len(info['ids'])} ids; delete and let it be rebuilt")
         widths = arrays["widths"] if "widths" in arrays.files else None

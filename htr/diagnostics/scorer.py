@@ -31,7 +31,8 @@ from torch import nn
 
 from htr.data import preprocess
 from htr.diagnostics.incremental import IncrementalScoring, supports_incremental
-from htr.text import BLANK, Charset, best_path_decode, text_log_score
+from htr.errors import HTRError
+from htr.text import BLANK, Charset, CharsetError, best_path_decode, text_log_score
 
 Layout = Literal["BTC", "TBC"]
 Outputs = Literal["log_probs", "logits"]
@@ -42,7 +43,7 @@ InputTransform = Callable[[torch.Tensor], torch.Tensor]
 NORMALISATION_TOLERANCE = 1e-3
 
 
-class ScorerError(ValueError):
+class ScorerError(HTRError, ValueError):
     """A model whose outputs do not fit its scorer's settings; the message says what to set."""
 
 
@@ -97,10 +98,10 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def check_text(text: str, charset: Charset) -> None:
-    """Raise ``ValueError`` naming the characters of ``text`` the charset lacks."""
+    """Raise ``CharsetError`` (a ``ValueError``) naming the characters of ``text`` the charset lacks."""
     bad = charset.unknown(text)
     if bad:
-        raise ValueError(f"text {text!r} has characters outside the model's charset: {bad!r}")
+        raise CharsetError(f"text {text!r} has characters outside the model's charset: {bad!r}")
 
 
 def _batch(canvases: np.ndarray | Sequence[np.ndarray], texts: str | Sequence[str], charset: Charset) -> tuple[np.ndarray, list[str]]:

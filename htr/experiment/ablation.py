@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,13 @@ import pytorch_lightning as pl
 
 from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
-from htr.data.readers import DatasetError
-from htr.diagnostics.probes import ProbeError
+from htr.diagnostics.scorer import CRNNScorer
 from htr.diagnostics.settings import DiagnosticsSettings
-from htr.experiment.evaluate import evaluate_extra_sets, resolve_device
+from htr.errors import ConfigError, UsageError, at_least, positive, run_main
+from htr.experiment.evaluate import check_extra_sets, evaluate_extra_sets, resolve_device
 from htr.experiment.figures import markdown_rows
 from htr.io import atomic_write_bytes, write_json
-from htr.model.module import CheckpointError, load_checkpoint
+from htr.model.module import load_checkpoint, read_checkpoint
 
 log = logging.getLogger("htr.ablation")
 
@@ -161,11 +160,10 @@ def shortcut_scores(cfg: Any, module: Any) -> dict[str, float]:
     data = WordDataModule(**{**cfg.probes, "num_workers": 0, "charset": module.charset.chars})
     data.prepare_data(splits=(settings.probe_split,))
     probes = settings.choose_probes(data.splits()[settings.probe_split]).aligned(module.align)
-    scores = settings.diagnose(module.model, probes, module.charset).scores
-    shifted = [scores[f"acc@shift{s}"] for s in range(settings.max_shift + 1)]
+    scores = settings.diagnose(CRNNScorer.of(module), probes).scores
     return {
-        "acc@shift0": scores["acc@shift0"], "acc_drop@8plus": scores["acc_drop@8plus"], "max_acc_drop": scores["acc@shift0"] - min(shifted),
-        "cer@clean": scores["cer@clean"], "cer_increase@specks": scores["cer_increase@specks"],
+        scores.key("accuracy", 0): scores.accuracy_at(0), scores.key("accuracy_drop"): scores.accuracy_drop, "max_acc_drop": scores.max_accuracy_drop,
+        scores.key("cer_clean"): scores.specks.clean, scores.key("cer_increase_specks"): scores.specks.increase,
     }
 
 
@@ -222,38 +220,44 @@ def write_table(path: Path, table: str) -> None:
 
 
 def main(args: list[str] | None = None) -> int:
+    """Run the variants without results (or print the table); bad input raises an ``HTRError``
+    before any variant trains (see ``htr.errors.run_main``)."""
     cfg = build_parser().parse_args(args)
     if cfg.table:
         print(results_table(cfg))
         if cfg.write_table:
             try:
                 write_table(Path(cfg.write_table), results_table(cfg))
-            except (OSError, ValueError) as err:
-                log.error("--write_table: %s", err)
-                return 2
+            except ValueError as err:  # no table markers in the file
+                raise ConfigError("write_table", str(err)) from None
         return 0
     unknown = [n for n in cfg.only or [] if n not in cfg.variants]
     if unknown:
-        log.error("--only: no variant named %s (have %s)", ", ".join(unknown), ", ".join(cfg.variants))
-        return 2
-    todo = list(cfg.only) if cfg.only else list(cfg.variants)  # in the order asked for
-    try:
-        for name in cfg.variants:  # a bad variant stops the ablation before any run, not hours in
+        raise ConfigError("only", f"no variant named {', '.join(unknown)} (have {', '.join(cfg.variants)})")
+    for name, low in (("samples", 1), ("n_val", 1), ("warmup_steps", 0), ("batch_size", 1), ("num_workers", 0)):
+        at_least(name, getattr(cfg, name), low)
+    positive("lr", cfg.lr)
+    resolve_device(cfg.device)
+    check_extra_sets(cfg.eval_sets, "eval_sets")
+    for name in cfg.variants:  # a bad variant stops the ablation before any run, not hours in
+        try:
             variant_settings(cfg, name)
-        for name in todo:
-            if (Path(cfg.results) / f"{name}.json").is_file():
-                log.info("%s: results exist; skipped", name)
-                continue
-            log.info("%s: %s", name, json.dumps(variant_settings(cfg, name)))
-            res = run_variant(cfg, name)
-            log.info("%s: %s", name, ", ".join(f"{s} CER {100 * res[s]['cer']:.2f} %" for s in cfg.eval_sets))
-    except (DatasetError, CheckpointError, ProbeError, ValueError) as err:
-        log.error("%s", err)
-        return 2
+        except ValueError as err:  # its message names the variant's key
+            raise UsageError(str(err)) from None
+    todo = list(cfg.only) if cfg.only else list(cfg.variants)  # in the order asked for
+    pending = [name for name in todo if not (Path(cfg.results) / f"{name}.json").is_file()]
+    for init in dict.fromkeys(variant_settings(cfg, name)["init"] for name in pending):  # their starting checkpoints, likewise
+        read_checkpoint(init)
+    for name in todo:
+        if (Path(cfg.results) / f"{name}.json").is_file():
+            log.info("%s: results exist; skipped", name)
+            continue
+        log.info("%s: %s", name, json.dumps(variant_settings(cfg, name)))
+        res = run_variant(cfg, name)
+        log.info("%s: %s", name, ", ".join(f"{s} CER {100 * res[s]['cer']:.2f} %" for s in cfg.eval_sets))
     print(results_table(cfg))
     return 0
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    run_main(main, prog="python -m htr.experiment.ablation")

@@ -14,14 +14,14 @@ from tqdm import tqdm
 
 from htr.argparsing import ArgumentParser
 from htr.data.datamodule import WordDataModule
-from htr.data.readers import DatasetError
 from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet
 from htr.diagnostics.scorer import CRNNScorer
 from htr.diagnostics.settings import DiagnosticsSettings
+from htr.errors import ConfigError
 from htr.experiment.compare import PROVENANCE_ROWS, write_report
 from htr.io import write_json
-from htr.model.module import CheckpointError, HTRModule, load_checkpoint
+from htr.model.module import HTRModule, load_checkpoint
 
 log = logging.getLogger("htr.evaluate")
 
@@ -79,7 +79,7 @@ def evaluate_extra_sets(
     metrics: dict[str, Any] = {}
     words: dict[str, SetWords] = {}
     for name, spec in extra_sets.items():
-        data = WordDataModule(**{**spec.get("data", {}), "num_workers": 0, "charset": module.charset.chars, "align": module.align})
+        data = WordDataModule.from_settings(spec.get("data", {}), f"extra_sets.{name}.data", num_workers=0, charset=module.charset.chars, align=module.align)
         split = spec.get("split", "all")
         data.prepare_data(splits=(split,))
         if not data.splits().get(split):  # e.g. a model with a small charset: the skipped labels are counted above
@@ -93,12 +93,24 @@ def evaluate_extra_sets(
     return metrics, words
 
 
+def check_extra_sets(extra_sets: dict[str, dict[str, Any]], option: str = "extra_sets") -> None:
+    """Raise ``ConfigError`` for an extra set with a bad data setting, before any checkpoint loads or trains."""
+    for name, spec in extra_sets.items():
+        WordDataModule.from_settings(spec.get("data", {}), f"{option}.{name}.data")
+
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` where a GPU is visible, else ``cpu``; other names as they are."""
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ConfigError("device", f"{device!r} is not a device; use cpu, cuda, cuda:N or auto") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", f"{device!r}: no CUDA GPU is visible here; use cpu or auto")
     return device
 
 
@@ -131,21 +143,24 @@ def build_parser() -> ArgumentParser:
 
 
 def main(args: list[str] | None = None) -> int:
+    """Evaluate and report as the command line says; bad input raises an ``HTRError`` (see ``htr.errors.run_main``)."""
     cfg = build_parser().parse_args(args)
     out = Path(cfg.out)
-    try:
-        settings = DiagnosticsSettings.from_config(cfg)
-        modules = load_modules(cfg.checkpoints)
-        results, rows, words = evaluate_all(cfg, modules)
-        print(format_table(rows))
-        report_settings = describe(cfg, settings)
-        diagnoses = diagnose_and_report(cfg, settings, modules, results, out, report_settings, words) if cfg.diagnostics else {}
-        if cfg.wandb:  # with --diagnostics false: the recognition numbers only
-            out.mkdir(parents=True, exist_ok=True)
-            log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, report_settings)
-    except (CheckpointError, DatasetError, ProbeError) as err:
-        log.error("%s", err)
-        return 2
+    settings = DiagnosticsSettings.from_config(cfg)
+    # Bad values and files fail here, before the checkpoints load and are evaluated.
+    eval_data(cfg)
+    check_extra_sets(cfg.extra_sets)
+    resolve_device(cfg.device)
+    if cfg.diagnostics and cfg.probes:
+        ProbeSet.load(cfg.probes)
+    modules = load_modules(cfg.checkpoints)
+    results, rows, words = evaluate_all(cfg, modules)
+    print(format_table(rows))
+    report_settings = describe(cfg, settings)
+    diagnoses = diagnose_and_report(cfg, settings, modules, results, out, report_settings, words) if cfg.diagnostics else {}
+    if cfg.wandb:  # with --diagnostics false: the recognition numbers only
+        out.mkdir(parents=True, exist_ok=True)
+        log_report_to_wandb(out, results, diagnoses, cfg.wandb, cfg.project, report_settings)
     write_json(out / "metrics.json", results)
     log.info("wrote %s", out / "metrics.json")
     return 0

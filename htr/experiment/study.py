@@ -28,14 +28,13 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from htr.argparsing import ArgumentParser
-from htr.data.cache import CacheError
 from htr.data.datamodule import WordDataModule
-from htr.data.readers import DatasetError
 from htr.diagnostics import settings as diagnostics_settings
-from htr.diagnostics.probes import ProbeError, ProbeSet
+from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.scorer import CRNNScorer
 from htr.diagnostics.settings import DiagnosticsSettings
-from htr.experiment.evaluate import evaluate_extra_sets, evaluate_split, resolve_device
+from htr.errors import ConfigError, HTRError, UsageError, at_least, run_main
+from htr.experiment.evaluate import check_extra_sets, evaluate_extra_sets, evaluate_split, resolve_device
 from htr.experiment.launcher import SlurmSettings, submit_runs, wait_for
 from htr.experiment.study_report import BudgetCheck, aggregate, run_name, write_study_report
 from htr.io import atomic_write_bytes, write_json
@@ -80,13 +79,15 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-class StudyError(RuntimeError):
+class StudyError(HTRError, RuntimeError):
     """A run could not be trained or evaluated; the message says which and what to do."""
+
+    exit_code = 1  # a run failed (its own error is in its log), unlike bad input (2)
 
 
 def eval_data(cfg: Any, **overrides: Any) -> WordDataModule:
     """The study's data for evaluation (in process, no workers)."""
-    return WordDataModule(**{**cfg.data, "num_workers": 0, **overrides})
+    return WordDataModule.from_settings(cfg.data, **{"num_workers": 0, **overrides})
 
 
 class PlannedRun(NamedTuple):
@@ -215,14 +216,13 @@ def main(args: list[str] | None = None) -> int:
     if cfg.quick:
         argv = ["--config", QUICK_CONFIG, *argv]
         cfg = parser.parse_args(argv)
-    try:
-        return run_study(cfg, argv)
-    except StudyError as err:
-        log.error("%s", err)
-        return 1
-    except (ProbeError, DatasetError, CacheError) as err:  # bad settings, data or probe set: before any run starts
-        log.error("%s", err)
-        return 2
+    # Bad values fail here, before any run starts (not in a run's log, or hours in).
+    at_least("parallel", cfg.parallel, 1)
+    DiagnosticsSettings.from_config(cfg)
+    eval_data(cfg)
+    check_extra_sets(cfg.extra_sets)
+    resolve_device(cfg.device)
+    return run_study(cfg, argv)  # a bad data root or probe set raises before any run starts too
 
 
 def pending_runs(cfg: Any) -> list[PlannedRun]:
@@ -245,7 +245,7 @@ def pending_runs(cfg: Any) -> list[PlannedRun]:
 def prepare_shared(cfg: Any) -> ProbeSet:
     """What every run reads, made once before runs start side by side: the data (generated if
     synthetic), its crop cache (if ``cache_crops``) and the study's probe set."""
-    data = WordDataModule(**{**cfg.data, "num_workers": 0})
+    data = WordDataModule.from_settings(cfg.data, num_workers=0)
     data.prepare_data()
     if cfg.data.get("cache_crops"):
         for split in data.splits():
@@ -271,11 +271,11 @@ def run_study(cfg: Any, argv: list[str] | None = None) -> int:
     (results / "runs").mkdir(parents=True, exist_ok=True)
     missing = [f"{arm}: {path}" for arm, path in cfg.arms.items() if not Path(path).is_file()]
     if missing:
-        raise StudyError(f"arm config not found ({', '.join(missing)}); paths are relative to the current folder (run from the repository root)")
+        raise ConfigError("arms", f"arm config not found ({', '.join(missing)}); paths are relative to the current folder (run from the repository root)")
     check = BudgetCheck.from_config(cfg)
     unknown = [arm for arm in (check.arms if check else []) if arm not in cfg.arms]
     if unknown:
-        raise StudyError(f"budget_check.arms: {', '.join(unknown)} not among the study's arms ({', '.join(cfg.arms)})")
+        raise ConfigError("budget_check.arms", f"{', '.join(unknown)} not among the study's arms ({', '.join(cfg.arms)})")
     todo = [] if cfg.report_only else pending_runs(cfg)
     if todo:
         prepare_shared(cfg)
@@ -303,8 +303,7 @@ def run_study(cfg: Any, argv: list[str] | None = None) -> int:
         return 0
     table = aggregate(cfg)
     if not table:
-        log.error("%s: no run results yet; run without --report_only first", results / "runs")
-        return 2
+        raise UsageError(f"{results / 'runs'}: no run results yet; run without --report_only first")
     index = write_study_report(cfg, table)
     log.info("study report: %s", index)
     return 0
@@ -321,5 +320,4 @@ def _capture(fn: Any, *args: Any) -> StudyError | None:
 
 
 if __name__ == "__main__":  # the per-run processes of --parallel
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    run_main(main, prog="study.py")

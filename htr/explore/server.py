@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from htr.errors import HTRError
 from htr.explore.session import MAX_UPLOAD_BYTES, ExploreError, Explorer, RelevanceJob
 
 STATIC = Path(__file__).parent / "static"
@@ -36,7 +37,9 @@ MAX_DISCARD_BYTES = 256 * 1024 * 1024  # read (and drop) an oversized upload up 
 MAX_JOBS_KEPT = 20
 
 
-class HTTPError(Exception):
+class HTTPError(HTRError):
+    """A request the explorer refuses: ``status`` and the one line the page shows (never leaves the server)."""
+
     def __init__(self, status: HTTPStatus, message: str) -> None:
         super().__init__(message)
         self.status = status

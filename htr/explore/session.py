@@ -36,6 +36,7 @@ from htr.diagnostics.edits import Edit, EditSpecError, edit, parse_edit
 from htr.diagnostics.relevance import Perturbations, make_perturbations, perturbation_log_scores, weight_of_evidence, windows_to_pixels
 from htr.diagnostics.scorer import CRNNScorer, TextScorer, check_text
 from htr.diagnostics.shift import max_shift_for, shift_right
+from htr.errors import HTRError
 from htr.text import Charset, ctc_min_frames
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ MAX_PRIMITIVES = 20_000
 MAX_UPLOADS_KEPT = 50
 
 
-class ExploreError(ValueError):
+class ExploreError(HTRError, ValueError):
     """Bad input from the page; the message is shown there as it is."""
 
 

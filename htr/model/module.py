@@ -15,6 +15,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from htr.data.preprocess import Alignment
+from htr.errors import HTRError, at_least, positive
 from htr.io import atomic_write_bytes
 from htr.model.crnn import CHANNELS, CRNN
 from htr.provenance import checkpoint_provenance
@@ -23,12 +24,14 @@ from htr.text import BLANK, IAM_CHARSET, Charset, decode, encode_batch
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HTRError, ValueError):
     """A checkpoint that cannot be loaded; the message names the file and what to do."""
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(HTRError, RuntimeError):
     """Too many non-finite losses in a row: the run stops with this message instead of wasting hours."""
+
+    exit_code = 3  # train.py's status for a diverged run (a scheduler can tell it from bad input)
 
 
 class WordAccuracy(MeanMetric):
@@ -72,6 +75,13 @@ class HTRModule(pl.LightningModule):
         align: Alignment = "left",
     ) -> None:
         super().__init__()
+        # Checked here, where the values are defined: a bad one fails before any data is read.
+        positive("model.lr", lr)
+        for name, value, low in (("weight_decay", weight_decay, 0), ("warmup_steps", warmup_steps, 0), ("beam_width", beam_width, 1),
+                                 ("max_bad_batches", max_bad_batches, 1), ("lstm_units", lstm_units, 1), ("lstm_layers", lstm_layers, 1)):
+            at_least(f"model.{name}", value, low)
+        for value in channels:
+            at_least("model.channels", value, 1)
         self.save_hyperparameters()
         self.charset = Charset(charset)
         self.model = CRNN(self.charset.num_classes, pooling=pooling, lstm_units=lstm_units, lstm_layers=lstm_layers, channels=tuple(channels))
@@ -115,7 +125,7 @@ class HTRModule(pl.LightningModule):
             log.warning("non-finite loss in batch %d of epoch %d: skipped (%d so far)", batch_idx, self.current_epoch, self.skipped_batches)
             if self._bad_in_a_row >= self.hparams.max_bad_batches:
                 raise TrainingDiverged(
-                    f"training diverged: {self._bad_in_a_row} non-finite losses in a row; lower --model.lr or check the data"
+                    f"training diverged: {self._bad_in_a_row} non-finite losses in a row; lower --model.lr or check the data (last good weights: last.ckpt of the run)"
                 )
             return None
         self._bad_in_a_row = 0
@@ -180,8 +190,8 @@ class HTRModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> HTRModule:
-    """Load an HTRModule from a Lightning checkpoint, with one-line errors for bad files."""
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The contents of a Lightning checkpoint of this project, with one-line errors for bad files."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -191,6 +201,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint of this project (no state_dict/hyper_parameters)")
+    return ckpt
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> HTRModule:
+    """Load an HTRModule from a Lightning checkpoint, with one-line errors for bad files."""
+    path = Path(path)
+    ckpt = read_checkpoint(path, map_location)
     # LightningCLI stores private entries such as "_instantiator"; they are not arguments.
     hparams = {k: v for k, v in dict(ckpt["hyper_parameters"]).items() if not k.startswith("_")}
     try:

@@ -29,7 +29,6 @@ used here.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -47,7 +46,9 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[3]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from htr.argparsing import PlainArgumentParser, int_at_least  # noqa: E402
 from htr.data.synthetic.fonts import check_font as _check_font  # noqa: E402
+from htr.errors import ConfigError, HTRError, UsageError, run_main  # noqa: E402
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ALLOWED_LICENSES = {
@@ -390,11 +391,22 @@ def write_readme(fonts: list[dict], dropped: list[dict], total_bytes: int, path:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+class FetchError(HTRError):
+    """The fetched set lacks what the project needs (e.g. a held-out family); nothing to fix in the input."""
+
+    exit_code = 1
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--jobs", type=int, default=3, help="parallel npm pack downloads")
+    ap = PlainArgumentParser(prog="python htr/data/fonts/fetch_fonts.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--jobs", type=int_at_least(1), default=3, help="parallel npm pack downloads")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fontsource-cache")
     args = ap.parse_args(argv)
+    # Checked before the vendored files/ folder is cleared below: bad input must leave it as it is.
+    if args.cache.exists() and not args.cache.is_dir():
+        raise ConfigError("cache", f"{args.cache}: not a folder")
+    if shutil.which("npm") is None:
+        raise UsageError("npm not found: install Node.js (npm) to fetch the @fontsource packages")
     args.cache.mkdir(parents=True, exist_ok=True)
     stage = OUT / "files"
     if stage.exists():
@@ -426,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"WARNING: fontpkg families not vendored: {missing_fontpkg}", file=sys.stderr)
     unknown_held = [s for s in HELDOUT if not any(f["family"] == s for f in fonts)]
     if unknown_held:
-        raise SystemExit(f"held-out families not kept: {unknown_held}")
+        raise FetchError(f"held-out families not kept: {unknown_held}")
     total = sum(f["bytes"] for f in fonts) + sum(p.stat().st_size for p in stage.glob("*/LICENSE"))
     manifest = {
         "source": "npm @fontsource",
@@ -444,4 +456,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, prog="python htr/data/fonts/fetch_fonts.py")

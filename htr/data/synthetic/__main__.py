@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -21,10 +19,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from htr.argparsing import PlainArgumentParser
-from htr.data.preprocess import ImageError, load_image, to_canvas
+from htr.argparsing import PlainArgumentParser, int_at_least, output_file
+from htr.data.preprocess import load_image, to_canvas
 from htr.data.synthetic.dataset import SyntheticConfig, render_sample, render_sample_with_writer
-from htr.data.synthetic.fonts import FontError, available_fonts
+from htr.data.synthetic.fonts import available_fonts
+from htr.errors import UsageError, run_main
 
 
 def _tile(image: np.ndarray, caption: str, height: int = 64, width: int = 240) -> np.ndarray:
@@ -139,49 +138,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--root", default="data/synthetic")
     for name in ("train", "val", "test", "test_unseen"):
         g.add_argument(f"--n_{name}", type=int, default=None)
-    g.add_argument("--workers", type=int, default=None, help="processes (default: every CPU core)")
+    g.add_argument("--workers", type=int_at_least(1), default=None, help="processes (default: every CPU core)")
     g.add_argument("--no_progress", action="store_true")
     common(g)
     c = sub.add_parser("contact-sheet", help="PNG of synthetic samples beside real words")
-    c.add_argument("--out", default="data/contact_sheet.png")
-    c.add_argument("--n", type=int, default=24, help="training samples shown (held-out: half as many)")
+    c.add_argument("--out", type=output_file("image"), default="data/contact_sheet.png")
+    c.add_argument("--n", type=int_at_least(2), default=24, help="training samples shown (held-out: half as many)")
     c.add_argument("--real", nargs="*", default=[], help="folders with a labels.tsv of real word images (e.g. data/real-handwriting data/real-words)")
-    c.add_argument("--real_words", type=int, default=9, help="words shown of each real folder")
+    c.add_argument("--real_words", type=int_at_least(1), default=9, help="words shown of each real folder")
     common(c)
     f = sub.add_parser("fonts", help="list fonts, style, split role and dropped characters")
     common(f)
     b = sub.add_parser("bench", help="render vs load speed")
-    b.add_argument("-n", type=int, default=300)
+    b.add_argument("-n", type=int_at_least(1), default=300)
     common(b)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = _config(args)
-        if args.command == "generate":
-            from htr.data.synthetic.dataset import materialize
+    except ValueError as err:  # SyntheticConfig's own checks ("synthetic.n_train must be >= 0, got -1")
+        raise UsageError(str(err)) from None
+    if args.command == "generate":
+        from htr.data.synthetic.dataset import materialize
 
-            t0 = time.perf_counter()
-            root = materialize(args.root, config, progress=not args.no_progress, workers=args.workers)
-            nbytes = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
-            print(f"{root}: ready in {time.perf_counter() - t0:.1f} s, {nbytes / 2**20:.1f} MiB")
-        elif args.command == "contact-sheet":
-            print(contact_sheet(args.out, config, n=args.n, real=args.real, real_words=args.real_words))
-        elif args.command == "fonts":
-            unseen = {f.name for f in config.fonts("test_unseen")}
-            fonts = available_fonts(config.extra_fonts)
-            for font in fonts:
-                role = "test_unseen" if font.name in unseen else "train/val/test"
-                print(f"{font.name:34s} {font.style:8s} {'joined' if font.joined else 'glyphs':7s} {font.license:11s} {role:15s} dropped={font.dropped!r}")
-            print(f"{len(fonts)} fonts, {len({f.family for f in fonts})} families, {len(unseen)} held out")
-        elif args.command == "bench":
-            cv2.setNumThreads(1)
-            for k, v in benchmark(args.n, config).items():
-                print(f"{k}: {v:.1f}")
-    except (FontError, ImageError, ValueError, OSError) as err:
-        print(f"python -m htr.data.synthetic: error: {err}", file=sys.stderr)
-        return 2
+        t0 = time.perf_counter()
+        root = materialize(args.root, config, progress=not args.no_progress, workers=args.workers)
+        nbytes = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
+        print(f"{root}: ready in {time.perf_counter() - t0:.1f} s, {nbytes / 2**20:.1f} MiB")
+    elif args.command == "contact-sheet":
+        print(contact_sheet(args.out, config, n=args.n, real=args.real, real_words=args.real_words))
+    elif args.command == "fonts":
+        unseen = {f.name for f in config.fonts("test_unseen")}
+        fonts = available_fonts(config.extra_fonts)
+        for font in fonts:
+            role = "test_unseen" if font.name in unseen else "train/val/test"
+            print(f"{font.name:34s} {font.style:8s} {'joined' if font.joined else 'glyphs':7s} {font.license:11s} {role:15s} dropped={font.dropped!r}")
+        print(f"{len(fonts)} fonts, {len({f.family for f in fonts})} families, {len(unseen)} held out")
+    elif args.command == "bench":
+        cv2.setNumThreads(1)
+        for k, v in benchmark(args.n, config).items():
+            print(f"{k}: {v:.1f}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, prog="python -m htr.data.synthetic")

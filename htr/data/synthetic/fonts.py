@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import ImageFont
 
+from htr.errors import HTRError
 from htr.text import IAM_CHARSET
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _CASE_PROBE = "abdeghnqr"
 
 
-class FontError(ValueError):
+class FontError(HTRError, ValueError):
     """A font setting that cannot be used; the message says which and what to do."""
 
 
