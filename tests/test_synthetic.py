@@ -199,3 +199,32 @@ def test_evaluation_generates_only_the_splits_it_reads(tmp_path):
     data().prepare_data()  # training: the rest is generated, what exists is kept
     assert sorted(data().splits()) == sorted(SPLITS)
     assert (tmp_path / "syn" / "test" / "labels.tsv").stat().st_mtime_ns == stamp
+
+
+GENERATE_AFTER_TRAINING = """
+import sys
+import cv2, numpy as np, torch
+from htr.data.synthetic import SyntheticConfig, materialize
+
+if __name__ == "__main__":
+    # Thread pools live in this process, as after a training step and an augmented batch.
+    torch.set_num_threads(2); cv2.setNumThreads(2)
+    x = torch.randn(600, 600); [x @ x for _ in range(3)]
+    im = np.random.randint(0, 255, (1500, 1500), np.uint8); [cv2.GaussianBlur(im, (31, 31), 5) for _ in range(3)]
+    materialize(sys.argv[1], SyntheticConfig(n_train=200, n_val=0, n_test=0, n_test_unseen=0, n_writers=20), progress=False, workers=2, splits=("train",))
+"""
+
+
+@pytest.mark.slow
+def test_generation_in_a_process_that_already_ran_threads(tmp_path: Path):
+    """A forked worker inherits the parent's torch/OpenCV thread-pool locks and hangs; the
+    generator's workers start fresh (the ablation runner generates after training)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "generate.py"
+    script.write_text(GENERATE_AFTER_TRAINING)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "data")], env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len((tmp_path / "data" / "train" / "labels.tsv").read_text().splitlines()) == 200

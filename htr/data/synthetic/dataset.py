@@ -244,7 +244,10 @@ def _generate_split(root: Path, config: SyntheticConfig, split: str, fingerprint
         if workers > 1 and n >= 200:
             import multiprocessing as mp
 
-            ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+            # Not fork: a process that already ran torch or OpenCV ops (a training, an augmented
+            # batch) holds thread pools whose locks a forked child inherits held, and the child
+            # hangs on its first threaded call. A fork server is a fresh process (cheap on Linux).
+            ctx = mp.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
             with ctx.Pool(workers, initializer=_worker_init, initargs=(config, split, str(tmp))) as pool:
                 rows = [(rel, text) for _, rel, text in _progress(pool.imap(_write_one, range(n), chunksize=32), n, desc, progress)]
         else:
@@ -280,7 +283,8 @@ def materialize(
     its own ``manifest.json``; a split whose manifest records the same generator version,
     config and fonts is kept as is (so changing ``n_test_unseen`` regenerates only
     ``test_unseen``). ``<root>/manifest.json`` records the whole config. ``workers``: processes
-    (default: every CPU core). Returns ``root``.
+    (default: every CPU core), started fresh, so a script that calls this with ``workers > 1``
+    needs the usual ``if __name__ == "__main__":`` guard. Returns ``root``.
     """
     config = config or SyntheticConfig()
     workers = workers or os.cpu_count() or 1
