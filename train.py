@@ -14,8 +14,8 @@ import os
 # Quiet, predictable W&B: offline unless the user says otherwise; no console noise in tests.
 os.environ.setdefault("WANDB_SILENT", "true")
 
-from htr.cli import main  # noqa: E402
 from htr.errors import run_main  # noqa: E402
+from htr.train.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     run_main(main, prog="train.py")

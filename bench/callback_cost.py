@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-from htr.callbacks import DiagnosticsCallback  # noqa: E402
 from htr.data.datamodule import WordDataModule  # noqa: E402
 from htr.diagnostics.scorer import CRNNScorer  # noqa: E402
 from htr.diagnostics.settings import DiagnosticsSettings  # noqa: E402
 from htr.model.module import load_checkpoint  # noqa: E402
+from htr.train.callbacks import DiagnosticsCallback  # noqa: E402
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ import pytest
 import torch
 
 from conftest import TINY, WORDS, write_folder_dataset
-from htr.cli import main as train_main
 from htr.data.fonts.fetch_fonts import main as fetch_fonts_main
 from htr.data.preview import main as preview_main
 from htr.data.synthetic.__main__ import main as synthetic_main
@@ -33,6 +32,7 @@ from htr.experiment.evaluate import main as evaluate_main
 from htr.experiment.study import main as study_main
 from htr.explore.__main__ import main as explore_main
 from htr.model.module import HTRModule
+from htr.train.cli import main as train_main
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ["--config", str(ROOT / "configs" / "baseline.yaml")]
@@ -492,7 +492,7 @@ def test_nested_setting_is_named_in_full() -> None:
     """An error of a class nested in the config names the setting as the command line spells it."""
     from jsonargparse import Namespace as NS
 
-    from htr.cli import named_in_full
+    from htr.train.cli import named_in_full
 
     config = NS(data=NS(batch_size=-3), trainer=NS(callbacks=[NS(class_path="x", init_args=NS(settings=NS(num_probes=0)))]))
     assert str(named_in_full(HTRError("num_probes: must be at least 1, got 0"), config)) == "--trainer.callbacks.init_args.settings.num_probes: must be at least 1, got 0"

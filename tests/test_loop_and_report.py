@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import chromium_dom, chromium_or_skip, train_args
-from htr.cli import main as train_main
 from htr.experiment.evaluate import main as evaluate_main
 from htr.model.module import load_checkpoint
 from htr.provenance import git_commit
-from htr.wandb_offline import latest_offline_run, read_artifacts, read_history, read_run
+from htr.train.cli import main as train_main
+from wandb_offline import latest_offline_run, read_artifacts, read_history, read_run
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_WORDS = [line.split("\t")[1] for line in (ROOT / "data" / "real-words" / "labels.tsv").read_text().splitlines()]

@@ -76,7 +76,7 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
 
         build_parser().parse_args(argv[2:])
     elif argv[0] == "train.py":
-        from htr.cli import main
+        from htr.train.cli import main
 
         # --print_config parses and validates the whole config (configs, types, choices), then exits 0.
         with pytest.raises(SystemExit) as stop:

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from conftest import TINY, WORDS, train_args, write_folder_dataset
-from htr.cli import main as train_main
 from htr.data.datamodule import WordDataModule
 from htr.experiment.evaluate import evaluate_split
 from htr.experiment.evaluate import main as evaluate_main
 from htr.model.module import CheckpointError, HTRModule, TrainingDiverged, load_checkpoint
+from htr.train.cli import main as train_main
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad_inputs"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT
-from htr.callbacks import DiagnosticsCallback
 from htr.diagnostics.probes import ProbeError
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.experiment.evaluate import build_parser as evaluate_parser
 from htr.experiment.study import build_parser as study_parser
+from htr.train.callbacks import DiagnosticsCallback
 
 
 def test_evaluate_study_and_callback_share_the_defaults() -> None:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from conftest import train_args, write_folder_dataset
-from htr.cli import main
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint, slim_checkpoint
+from htr.train.cli import main
 
 
 def train(tmp_path: Path, data_root: Path, *extra: str, config: str = "baseline", tiny: bool = True) -> int:

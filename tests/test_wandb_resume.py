@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from htr.wandb_offline import read_history, read_run
-from htr.wandb_run import STATE_FILE, ResumableWandbLogger, WandbRunState
+from htr.train.wandb_run import STATE_FILE, ResumableWandbLogger, WandbRunState
+from wandb_offline import read_history, read_run
 
 
 def offline_legs(run_dir: Path) -> list[tuple[dict, list[dict]]]:

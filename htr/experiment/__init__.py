@@ -7,5 +7,5 @@
 - :mod:`~htr.experiment.figures`: the figures, units and tables both reports draw
 
 It builds on the library (``htr.data``, ``htr.model``, ``htr.diagnostics``) and on training
-(``htr.cli``) only through train.py's command line; nothing below imports it.
+(``htr.train.cli``) only through train.py's command line; nothing below imports it.
 """

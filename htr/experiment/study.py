@@ -113,7 +113,7 @@ def train_run(cfg: Any, run: PlannedRun, ignore_signal: int | None = None) -> Pa
     name = run.name
     data_args = [a for k, v in cfg.data.items() for a in (f"--data.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))]
     cmd = [
-        sys.executable, "-m", "htr.cli", "--config", cfg.arms[run.arm], *cfg.train_args, *data_args,
+        sys.executable, "-m", "htr.train.cli", "--config", cfg.arms[run.arm], *cfg.train_args, *data_args,
         *(["--trainer.max_epochs", str(run.epochs)] if run.epochs is not None else []),
         "--run.name", name, "--run.dir", cfg.run_dir, "--seed_everything", str(run.seed), "--data.seed", str(run.seed),
         "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",

@@ -26,7 +26,7 @@ from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from htr.io import write_json
-from htr.wandb_offline import read_history
+from htr.train.wandb_offline import read_history
 
 log = logging.getLogger(__name__)
 

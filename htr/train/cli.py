@@ -17,14 +17,14 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from htr.argparsing import OneLineErrors
-from htr.callbacks import TrainingHistory
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.errors import USER_OS_ERRORS, ConfigError, HTRError, UsageError, run_main
 from htr.io import write_json
 from htr.model.module import CheckpointError, HTRModule, read_checkpoint
 from htr.provenance import git_commit
-from htr.wandb_run import STATE_FILE, ResumableWandbLogger
+from htr.train.callbacks import TrainingHistory
+from htr.train.wandb_run import STATE_FILE, ResumableWandbLogger
 
 log = logging.getLogger("htr.train")
 
@@ -114,7 +114,7 @@ class HTRCLI(LightningCLI):
         if mode != "disabled":
             # Created here but started lazily by Lightning: fit_and_test reads the data first,
             # so a bad data root never leaves an empty W&B run behind. A resumed training continues
-            # the W&B run of its earlier legs (htr.wandb_run).
+            # the W&B run of its earlier legs (htr.train.wandb_run).
             loggers.append(ResumableWandbLogger(
                 state_file=run_dir / STATE_FILE, resume=cfg.run.resume,
                 name=cfg.run.name, project=cfg.run.project, save_dir=str(run_dir), mode=mode,
@@ -260,6 +260,6 @@ def fit_and_test(cli: HTRCLI) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m htr.cli: train.py's twin (the study's training processes)
+if __name__ == "__main__":  # python -m htr.train.cli: train.py's twin (the study's training processes)
     os.environ.setdefault("WANDB_SILENT", "true")
     run_main(main, prog="train.py")
