@@ -151,30 +151,32 @@ def encode_batch(texts: Sequence[str], charset: Charset) -> tuple[torch.Tensor, 
     return targets, lengths
 
 
-def text_log_score(log_probs: torch.Tensor, texts: Sequence[str], charset: Charset) -> torch.Tensor:
-    """log p(text | image) under CTC for each row of (B, T, C) log-probs; -inf where infeasible.
-
-    ``texts`` may hold one text for the whole batch (broadcast) or one per row.
-    """
-    batch, frames, _ = log_probs.shape
-    if len(texts) == 1 and batch > 1:
-        texts = list(texts) * batch
-    if len(texts) != batch:
-        raise ValueError(f"{len(texts)} texts for a batch of {batch}")
+def ctc_nll(log_probs: torch.Tensor, texts: Sequence[str], charset: Charset, reduction: str = "none", zero_infinity: bool = False) -> torch.Tensor:
+    """CTC negative log-likelihood of one text per row of (B, T, C) log-probs, every row using all T
+    frames: ``F.ctc_loss`` as the loss (``reduction="mean"``, ``zero_infinity=True``) and the text
+    score (``"none"``, infeasible texts at inf) both take it."""
     targets, target_lengths = encode_batch(texts, charset)
-    input_lengths = torch.full((batch,), frames, dtype=torch.long)
-    nll = F.ctc_loss(
-        log_probs.transpose(0, 1).float(),
+    input_lengths = torch.full((log_probs.shape[0],), log_probs.shape[1], dtype=torch.long)
+    return F.ctc_loss(
+        log_probs.transpose(0, 1),
         targets.to(log_probs.device),
         input_lengths,
         target_lengths,
         blank=BLANK,
-        reduction="none",
-        zero_infinity=False,
+        reduction=reduction,
+        zero_infinity=zero_infinity,
     )
-    return -nll
 
 
-def text_score(log_probs: torch.Tensor, texts: Sequence[str], charset: Charset) -> torch.Tensor:
-    """p(text | image) under CTC = exp(-CTC loss), one value per row of (B, T, C) log-probs."""
-    return text_log_score(log_probs, texts, charset).exp()
+def text_log_score(log_probs: torch.Tensor, texts: Sequence[str], charset: Charset) -> torch.Tensor:
+    """log p(text | image) = -CTC loss for each row of (B, T, C) log-probs; -inf where infeasible.
+
+    ``texts`` may hold one text for the whole batch (broadcast) or one per row. Scored in float32
+    whatever the model's dtype (a bf16 model's scores are not rounded to bf16).
+    """
+    batch = log_probs.shape[0]
+    if len(texts) == 1 and batch > 1:
+        texts = list(texts) * batch
+    if len(texts) != batch:
+        raise ValueError(f"{len(texts)} texts for a batch of {batch}")
+    return -ctc_nll(log_probs.float(), texts, charset)

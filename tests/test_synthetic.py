@@ -21,9 +21,10 @@ from htr.data.synthetic import (
     sample_text,
     split_writer,
 )
-from htr.data.synthetic.fonts import MANIFEST, STYLES
+from htr.data.synthetic.fonts import MANIFEST
 from htr.text import IAM_CHARSET, ctc_min_frames
 
+STYLES = ("print", "cursive", "marker")  # the styles fonts.json gives the vendored fonts
 TINY = SyntheticConfig(n_train=12, n_val=4, n_test=4, n_test_unseen=6)
 
 

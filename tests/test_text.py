@@ -15,7 +15,6 @@ from htr.text import (
     best_path_decode,
     ctc_min_frames,
     text_log_score,
-    text_score,
 )
 
 
@@ -70,7 +69,7 @@ def test_text_score_matches_brute_force(frames: int, chars: str) -> None:
     assert math.isclose(sum(truth.values()), 1.0, rel_tol=1e-5)
     labellings = [lab for lab in truth if lab]
     texts = [cs.decode(lab) for lab in labellings]
-    got = text_score(log_probs.unsqueeze(0).expand(len(texts), -1, -1), texts, cs)
+    got = text_log_score(log_probs.unsqueeze(0).expand(len(texts), -1, -1), texts, cs).exp()  # p(text | image)
     for text, lab, p in zip(texts, labellings, got.tolist()):
         assert p == pytest.approx(truth[lab], rel=1e-4, abs=1e-7), text
 
@@ -80,8 +79,8 @@ def test_text_score_is_zero_when_infeasible_and_broadcasts() -> None:
     log_probs = torch.randn(2, 3, cs.num_classes).log_softmax(-1)
     # "aaa" needs 5 frames, only 3 exist.
     assert text_log_score(log_probs, ["aaa"], cs).tolist() == [-math.inf, -math.inf]
-    one = text_score(log_probs, ["ab"], cs)
-    two = text_score(log_probs, ["ab", "ab"], cs)
+    one = text_log_score(log_probs, ["ab"], cs)
+    two = text_log_score(log_probs, ["ab", "ab"], cs)
     assert torch.allclose(one, two)
 
 

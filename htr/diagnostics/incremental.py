@@ -155,10 +155,6 @@ class IncrementalCNN:
             x, a, b = sub[..., start : start + ob - oa], oa, ob
         return x, a, b
 
-    def splice(self, x: torch.Tensor, a: int, b: int) -> torch.Tensor:
-        """Full feature maps (N, C, H', T) for perturbed input strips ``x`` of columns [a, b)."""
-        return self.assemble(*self.strip(x, a, b))
-
     def assemble(self, values: torch.Tensor, a: int, b: int) -> torch.Tensor:
         """Clean features with columns [a, b) replaced by ``values`` (N, C, H', b - a)."""
         full = self.features.expand(values.shape[0], -1, -1, -1).clone()

@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
@@ -19,7 +18,7 @@ from htr.errors import HTRError, at_least, positive
 from htr.io import atomic_write_bytes
 from htr.model.crnn import CHANNELS, CRNN
 from htr.provenance import checkpoint_provenance
-from htr.text import BLANK, IAM_CHARSET, Charset, decode, encode_batch
+from htr.text import IAM_CHARSET, Charset, ctc_nll, decode
 
 log = logging.getLogger(__name__)
 
@@ -104,17 +103,8 @@ class HTRModule(pl.LightningModule):
         return self.model(images)
 
     def ctc_loss(self, log_probs: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        targets, target_lengths = encode_batch(texts, self.charset)
-        input_lengths = torch.full((log_probs.shape[0],), log_probs.shape[1], dtype=torch.long)
-        return F.ctc_loss(
-            log_probs.transpose(0, 1),
-            targets.to(log_probs.device),
-            input_lengths,
-            target_lengths,
-            blank=BLANK,
-            reduction="mean",
-            zero_infinity=True,
-        )
+        """Mean CTC loss of the batch; an infeasible text (too long for the frames) adds 0, not inf."""
+        return ctc_nll(log_probs, texts, self.charset, reduction="mean", zero_infinity=True)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         loss = self.ctc_loss(self(batch["image"]), batch["text"])

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 FONTS_DIR = Path(__file__).resolve().parent.parent / "fonts"
 MANIFEST = FONTS_DIR / "fonts.json"
-STYLES = ("print", "cursive", "marker")
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Lowercase letters whose shape differs clearly from the capital: a font drawing them like
