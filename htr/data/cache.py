@@ -25,7 +25,7 @@ import numpy as np
 
 from htr.data.preprocess import ImageError, load_crop
 from htr.errors import HTRError
-from htr.io import atomic_write_bytes
+from htr.io import write_npy
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +108,6 @@ def build(paths: Sequence[str | Path], pixels_file: Path, index_file: Path, work
     try:
         pixels_file.parent.mkdir(parents=True, exist_ok=True)
         for path, array in ((pixels_file, pixels), (index_file, index)):  # index last: it marks a complete cache
-            atomic_write_bytes(path, _npy_bytes(array))
+            write_npy(path, array)
     except OSError as err:
         raise CacheError(f"{pixels_file.parent}: cannot write the crop cache ({err.strerror}); set --data.cache_dir to a writable folder or --data.cache_crops false") from None
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return buf.getvalue()

@@ -10,7 +10,7 @@ import logging
 import random
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +55,20 @@ class SkipReport:
         log.warning("%s: skipped %d entries: %s", self.source, self.total, "; ".join(parts))
 
 
+def text_lines(path: Path, report: SkipReport) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a label file, blank and ``#`` comment lines passed over; a line that
+    is not UTF-8 is skipped and counted in ``report`` (one bad byte costs one label, not the file)."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                report.add("lines not UTF-8", f"line {lineno}")
+                continue
+            if line.strip() and not line.startswith("#"):
+                yield lineno, line
+
+
 def form_id(word_id: str) -> str:
     """IAM form of a word id: a01-000u-00-00 -> a01-000u."""
     return "-".join(word_id.split("-")[:2])
@@ -80,33 +94,25 @@ def read_iam_words(root: str | Path, include_err: bool = False) -> tuple[list[Wo
         raise DatasetError(f"{root}: no words.txt (looked in {root}/ascii/words.txt and {root}/words.txt)")
     report = SkipReport(str(words_txt))
     samples, seen = [], set()
-    with open(words_txt, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                report.add("lines not UTF-8", f"line {lineno}")
-                continue
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split(" ")
-            if len(fields) < 9:
-                report.add("lines with fewer than 9 fields", f"line {lineno}")
-                continue
-            wid, flag = fields[0], fields[1]
-            if wid in seen:
-                report.add("duplicate word ids", f"line {lineno}: {wid}")
-                continue
-            seen.add(wid)
-            if flag == "err" and not include_err:
-                report.add("segmentation 'err' lines (data.include_err=false)", wid)
-                continue
-            parts = wid.split("-")
-            if len(parts) != 4:
-                report.add("malformed word ids", f"line {lineno}: {wid}")
-                continue
-            path = root / "words" / parts[0] / f"{parts[0]}-{parts[1]}" / f"{wid}.png"
-            samples.append(WordSample(wid, path, " ".join(fields[8:])))
+    for lineno, line in text_lines(words_txt, report):
+        fields = line.split(" ")
+        if len(fields) < 9:
+            report.add("lines with fewer than 9 fields", f"line {lineno}")
+            continue
+        wid, flag = fields[0], fields[1]
+        if wid in seen:
+            report.add("duplicate word ids", f"line {lineno}: {wid}")
+            continue
+        seen.add(wid)
+        if flag == "err" and not include_err:
+            report.add("segmentation 'err' lines (data.include_err=false)", wid)
+            continue
+        parts = wid.split("-")
+        if len(parts) != 4:
+            report.add("malformed word ids", f"line {lineno}: {wid}")
+            continue
+        path = root / "words" / parts[0] / f"{parts[0]}-{parts[1]}" / f"{wid}.png"
+        samples.append(WordSample(wid, path, " ".join(fields[8:])))
     samples = check_files(samples, report)
     report.warn()
     return samples, report
@@ -119,24 +125,16 @@ def read_labels_tsv(labels: str | Path) -> tuple[list[WordSample], SkipReport]:
         raise DatasetError(f"{labels}: labels file not found; a folder dataset needs labels.tsv (path<TAB>text per line)")
     report = SkipReport(str(labels))
     samples, seen = [], set()
-    with open(labels, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                report.add("lines not UTF-8", f"line {lineno}")
-                continue
-            if not line.strip() or line.startswith("#"):
-                continue
-            if "\t" not in line:
-                report.add("lines without a TAB", f"line {lineno}")
-                continue
-            rel, text = line.split("\t", 1)
-            if rel in seen:
-                report.add("duplicate paths", f"line {lineno}: {rel}")
-                continue
-            seen.add(rel)
-            samples.append(WordSample(rel, labels.parent / rel, text))
+    for lineno, line in text_lines(labels, report):
+        if "\t" not in line:
+            report.add("lines without a TAB", f"line {lineno}")
+            continue
+        rel, text = line.split("\t", 1)
+        if rel in seen:
+            report.add("duplicate paths", f"line {lineno}: {rel}")
+            continue
+        seen.add(rel)
+        samples.append(WordSample(rel, labels.parent / rel, text))
     samples = check_files(samples, report)
     report.warn()
     return samples, report

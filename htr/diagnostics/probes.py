@@ -23,7 +23,7 @@ from htr.data.readers import WordSample
 from htr.diagnostics.scores import ShortcutScores
 from htr.diagnostics.shift import ShiftSweep
 from htr.errors import HTRError
-from htr.io import atomic_write_bytes
+from htr.io import atomic_write_bytes, write_npz
 
 
 class ProbeError(HTRError, ValueError):
@@ -70,11 +70,7 @@ class ProbeSet:
     def save(self, path: str | Path) -> None:
         """``probes.npz`` (canvases) + ``probes.json`` (ids, texts) beside it, written atomically."""
         path = Path(path)
-        import io
-
-        buf = io.BytesIO()
-        np.savez_compressed(buf, canvases=self.canvases, widths=self.widths)
-        atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
+        write_npz(path.with_suffix(".npz"), canvases=self.canvases, widths=self.widths)
         atomic_write_bytes(path.with_suffix(".json"), json.dumps({"ids": self.ids, "texts": self.texts, "align": self.align}, indent=1).encode())
 
     @classmethod

@@ -4,6 +4,7 @@ diagnostics of every checkpoint on one probe set and the comparison report."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,16 @@ def checkpoint_name(path: str | Path) -> str:
     if path.stem in ("last",) or path.stem.startswith(("best", "epoch")):
         return path.parent.parent.name or path.stem
     return path.stem
+
+
+def eval_data(settings: Mapping[str, Any], module: HTRModule | None = None, option: str = "data", **fixed: Any) -> WordDataModule:
+    """The data of a config's data settings (evaluate.py's ``--data.*``, the study's ``data:``, an
+    extra set's ``data``) as ``module`` reads words: placed by its ``align``, labels outside its
+    charset skipped and counted (no module: IAM's charset, left-aligned). ``fixed`` goes over both
+    (``num_workers=0``, ``test_augmentation="noise"``, a ``charset``); a bad key or value is named
+    as ``option`` has it."""
+    model = {"charset": module.charset.chars, "align": module.align} if module is not None else {}
+    return WordDataModule.from_settings(settings, option, **{**model, **fixed})
 
 
 def evaluate_split(module: HTRModule, data: WordDataModule, split: str, device: str = "cpu", progress: bool = True) -> dict[str, float]:
@@ -79,7 +90,7 @@ def evaluate_extra_sets(
     metrics: dict[str, Any] = {}
     words: dict[str, SetWords] = {}
     for name, spec in extra_sets.items():
-        data = WordDataModule.from_settings(spec.get("data", {}), f"extra_sets.{name}.data", num_workers=0, charset=module.charset.chars, align=module.align)
+        data = eval_data(spec.get("data", {}), module, f"extra_sets.{name}.data", num_workers=0)
         split = spec.get("split", "all")
         data.prepare_data(splits=(split,))
         if not data.splits().get(split):  # e.g. a model with a small charset: the skipped labels are counted above
@@ -96,7 +107,7 @@ def evaluate_extra_sets(
 def check_extra_sets(extra_sets: dict[str, dict[str, Any]], option: str = "extra_sets") -> None:
     """Raise ``ConfigError`` for an extra set with a bad data setting, before any checkpoint loads or trains."""
     for name, spec in extra_sets.items():
-        WordDataModule.from_settings(spec.get("data", {}), f"{option}.{name}.data")
+        eval_data(spec.get("data", {}), option=f"{option}.{name}.data")
 
 
 def resolve_device(device: str) -> str:
@@ -148,7 +159,7 @@ def main(args: list[str] | None = None) -> int:
     out = Path(cfg.out)
     settings = DiagnosticsSettings.from_config(cfg)
     # Bad values and files fail here, before the checkpoints load and are evaluated.
-    eval_data(cfg)
+    eval_data(vars(cfg.data))
     check_extra_sets(cfg.extra_sets)
     resolve_device(cfg.device)
     if cfg.diagnostics and cfg.probes:
@@ -187,11 +198,6 @@ def load_modules(paths: list[str]) -> dict[str, tuple[str, HTRModule]]:
     return modules
 
 
-def eval_data(cfg: Any, charset: str | None = None, align: str = "left") -> WordDataModule:
-    """The ``--data.*`` data, words placed as the model expects (``align``); labels outside
-    ``charset`` (default: IAM's) are skipped and counted."""
-    data = vars(cfg.data)
-    return WordDataModule(**data, align=align, **({"charset": charset} if charset is not None else {}))
 
 
 def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
@@ -201,7 +207,7 @@ def evaluate_all(cfg: Any, modules: dict[str, tuple[str, HTRModule]]) -> tuple[d
     rows = []
     words: dict[str, Any] = {}
     for name, (path, module) in modules.items():
-        data = eval_data(cfg, module.charset.chars, module.align)
+        data = eval_data(vars(cfg.data), module)
         data.prepare_data(splits=list(cfg.splits))
         results[name] = {"checkpoint": path, "hparams": dict(module.hparams), "provenance": module.provenance}
         for split in cfg.splits:
@@ -245,7 +251,7 @@ def load_probes(cfg: Any, settings: DiagnosticsSettings, charset: str) -> ProbeS
     from data built for it: the probe split of ``--data.*``, words every model can spell (``charset``)."""
     if cfg.probes:
         return ProbeSet.load(cfg.probes)
-    data = eval_data(cfg, charset)
+    data = eval_data(vars(cfg.data), charset=charset)
     data.prepare_data(splits=[settings.probe_split])
     splits = data.splits()
     if settings.probe_split not in splits:

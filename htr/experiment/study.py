@@ -12,7 +12,6 @@ first, once.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import logging
 import os
@@ -28,16 +27,15 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from htr.argparsing import ArgumentParser
-from htr.data.datamodule import WordDataModule
 from htr.diagnostics import settings as diagnostics_settings
 from htr.diagnostics.probes import ProbeSet
 from htr.diagnostics.scorer import CRNNScorer
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.errors import ConfigError, HTRError, UsageError, at_least, run_main
-from htr.experiment.evaluate import check_extra_sets, evaluate_extra_sets, evaluate_split, resolve_device
+from htr.experiment.evaluate import check_extra_sets, eval_data, evaluate_extra_sets, evaluate_split, resolve_device
 from htr.experiment.launcher import SlurmSettings, submit_runs, wait_for
 from htr.experiment.study_report import BudgetCheck, aggregate, run_name, write_study_report
-from htr.io import atomic_write_bytes, write_json
+from htr.io import write_json, write_npz
 from htr.model.module import load_checkpoint
 
 log = logging.getLogger("htr.study")
@@ -83,11 +81,6 @@ class StudyError(HTRError, RuntimeError):
     """A run could not be trained or evaluated; the message says which and what to do."""
 
     exit_code = 1  # a run failed (its own error is in its log), unlike bad input (2)
-
-
-def eval_data(cfg: Any, **overrides: Any) -> WordDataModule:
-    """The study's data for evaluation (in process, no workers)."""
-    return WordDataModule.from_settings(cfg.data, **{"num_workers": 0, **overrides})
 
 
 class PlannedRun(NamedTuple):
@@ -170,7 +163,7 @@ def study_probes(cfg: Any) -> ProbeSet:
     if path.with_suffix(".npz").is_file():
         return ProbeSet.load(path)
     settings = DiagnosticsSettings.from_config(cfg)
-    probes = settings.choose_probes(eval_data(cfg).splits()[settings.probe_split])
+    probes = settings.choose_probes(eval_data(cfg.data, num_workers=0).splits()[settings.probe_split])
     probes.save(path)
     return probes
 
@@ -181,7 +174,7 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
     start = time.perf_counter()
     device = resolve_device(cfg.device)
     module = load_checkpoint(ckpt)
-    data = eval_data(cfg, charset=module.charset.chars, align=module.align)
+    data = eval_data(cfg.data, module, num_workers=0)  # in process: no loader workers
     training = Path(cfg.run_dir) / name / "metrics.json"
     out: dict[str, Any] = {
         "run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams), "provenance": module.provenance,
@@ -189,7 +182,7 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
     }
     for split in cfg.splits:
         out[split] = evaluate_split(module, data, split, device, progress=False)
-    noisy = eval_data(cfg, charset=module.charset.chars, align=module.align, test_augmentation="noise")
+    noisy = eval_data(cfg.data, module, num_workers=0, test_augmentation="noise")
     out[f"{cfg.noise_split}+noise"] = evaluate_split(module, noisy, cfg.noise_split, device, progress=False)
     out.update(evaluate_extra_sets(module, cfg.extra_sets, device, readings=False)[0])
     module.to(device)
@@ -197,13 +190,11 @@ def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str,
     diag = DiagnosticsSettings.from_config(cfg).diagnose(CRNNScorer.of(module), probes)
     out["diagnostics"] = diag.to_flat()
     out["probes"] = diag.probe_rows(probes)
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
+    write_npz(
+        Path(cfg.results) / "runs" / f"{name}.npz",
         relevance=np.stack(diag.relevance_maps) if diag.relevance_maps else np.zeros((0, 32, 128)),
         shift_scores=np.stack([np.pad(s.scores, (0, cfg.max_shift + 1 - len(s.scores)), constant_values=np.nan) for s in diag.sweeps]),
     )
-    atomic_write_bytes(Path(cfg.results) / "runs" / f"{name}.npz", buf.getvalue())
     out["evaluation"] = {"device": device, "wall_time_s": round(time.perf_counter() - start, 1)}
     write_json(Path(cfg.results) / "runs" / f"{name}.json", out)  # last: its presence marks the run done
     return out
@@ -219,7 +210,7 @@ def main(args: list[str] | None = None) -> int:
     # Bad values fail here, before any run starts (not in a run's log, or hours in).
     at_least("parallel", cfg.parallel, 1)
     DiagnosticsSettings.from_config(cfg)
-    eval_data(cfg)
+    eval_data(cfg.data, num_workers=0)
     check_extra_sets(cfg.extra_sets)
     resolve_device(cfg.device)
     return run_study(cfg, argv)  # a bad data root or probe set raises before any run starts too
@@ -245,7 +236,7 @@ def pending_runs(cfg: Any) -> list[PlannedRun]:
 def prepare_shared(cfg: Any) -> ProbeSet:
     """What every run reads, made once before runs start side by side: the data (generated if
     synthetic), its crop cache (if ``cache_crops``) and the study's probe set."""
-    data = WordDataModule.from_settings(cfg.data, num_workers=0)
+    data = eval_data(cfg.data, num_workers=0)
     data.prepare_data()
     if cfg.data.get("cache_crops"):
         for split in data.splits():

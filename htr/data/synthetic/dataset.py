@@ -32,6 +32,7 @@ import numpy as np
 from htr.data.synthetic.fonts import FontSpec, available_fonts, heldout_fonts, split_fonts
 from htr.data.synthetic.text import sample_text
 from htr.data.synthetic.writer import NO_HAND, Hand, Writer, render_word, sample_hand, sample_writer
+from htr.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,6 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -256,7 +251,7 @@ def _generate_split(root: Path, config: SyntheticConfig, split: str, fingerprint
         with open(tmp / "labels.tsv", "w", encoding="utf-8", newline="\n") as f:
             for rel, text in rows:
                 f.write(f"{rel}\t{text}\n")
-        _write_json_atomic(tmp / "manifest.json", fingerprint)
+        write_json(tmp / "manifest.json", fingerprint)
         dest = root / split
         if dest.exists():
             old = root / f".{split}.old.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -308,5 +303,5 @@ def materialize(
         _generate_split(root, config, split, fingerprint, progress, workers)
         log.info("synthetic %s: %d images in %.1f s", split, config.size(split), time.perf_counter() - t0)
     if tuple(splits) == SPLITS:
-        _write_json_atomic(root / "manifest.json", top)
+        write_json(root / "manifest.json", top)
     return root
