@@ -208,6 +208,24 @@ class _ModelScorer:
     def _classes_text(self) -> str:
         raise NotImplementedError
 
+    def score(self, canvases: np.ndarray | Sequence[np.ndarray], texts: str | Sequence[str], *, decode: bool = True, frames: bool = False, batch_size: int | None = None) -> Scored:
+        """:meth:`TextScorer.score`, in batches of ``batch_size`` (default: the scorer's) with the model in
+        eval mode; each subclass scores one batch (:meth:`_score_batch`)."""
+        canvases, texts = _batch(canvases, texts, self.charset)
+        step = batch_size or self.batch_size
+        with eval_mode(self.model):
+            parts = [self._score_batch(self.prepare(canvases[i : i + step]), texts[i : i + step], decode, frames) for i in range(0, len(canvases), step)]
+        kept = [p.log_probs for p in parts if p.log_probs is not None]
+        return Scored(
+            np.concatenate([p.log_scores for p in parts]) if parts else np.zeros(0),
+            [r for p in parts for r in p.readings],
+            torch.cat(kept) if kept else None,
+        )
+
+    def _score_batch(self, x: torch.Tensor, texts: list[str], decode: bool, frames: bool) -> Scored:
+        """One batch of model input ``x`` (at most ``batch_size`` rows) and its texts."""
+        raise NotImplementedError
+
 
 class CTCScorer(_ModelScorer):
     """A CTC recognizer in any common layout, scored by the project's CTC text score and best path.
@@ -255,30 +273,11 @@ class CTCScorer(_ModelScorer):
             out = out[..., self._order.to(out.device)]
         return out
 
-    def score(
-        self,
-        canvases: np.ndarray | Sequence[np.ndarray],
-        texts: str | Sequence[str],
-        *,
-        decode: bool = True,
-        frames: bool = False,
-        batch_size: int | None = None,
-    ) -> Scored:
-        """CTC log-score of ``texts`` and best-path reading of each canvas (see :class:`TextScorer`)."""
-        canvases, texts = _batch(canvases, texts, self.charset)
-        step = batch_size or self.batch_size
-        scores: list[np.ndarray] = []
-        readings: list[str] = []
-        kept: list[torch.Tensor] = []
-        with eval_mode(self.model):
-            for i in range(0, len(canvases), step):
-                lp = self.log_probs(self.prepare(canvases[i : i + step]))
-                scores.append(text_log_score(lp, texts[i : i + step], self.charset).double().cpu().numpy())
-                if decode:
-                    readings.extend(best_path_decode(lp, self.charset))
-                if frames:
-                    kept.append(lp.detach().cpu())
-        return Scored(np.concatenate(scores) if scores else np.zeros(0), readings, torch.cat(kept) if kept else None)
+    def _score_batch(self, x: torch.Tensor, texts: list[str], decode: bool, frames: bool) -> Scored:
+        """CTC log-score of ``texts`` and best-path reading of each input, with the frames if asked."""
+        lp = self.log_probs(x)
+        scores = text_log_score(lp, texts, self.charset).double().cpu().numpy()
+        return Scored(scores, best_path_decode(lp, self.charset) if decode else [], lp.detach().cpu() if frames else None)
 
 
 class CRNNScorer(CTCScorer):
@@ -397,27 +396,10 @@ class Seq2SeqScorer(_ModelScorer):
             tokens = torch.cat([tokens, nxt[:, None]], 1)
         return ["".join(self._char_of[t] for t in row) for row in out]
 
-    def score(
-        self,
-        canvases: np.ndarray | Sequence[np.ndarray],
-        texts: str | Sequence[str],
-        *,
-        decode: bool = True,
-        frames: bool = False,
-        batch_size: int | None = None,
-    ) -> Scored:
-        """Teacher-forced log-score of ``texts`` and greedy reading of each canvas (no frames: ``log_probs`` None)."""
-        canvases, texts = _batch(canvases, texts, self.charset)
-        step = batch_size or self.batch_size
-        scores = np.zeros(len(canvases), dtype=np.float64)
-        readings: list[str] = []
-        with eval_mode(self.model):
-            for i in range(0, len(canvases), step):
-                x = self.prepare(canvases[i : i + step])
-                rows = texts[i : i + step]
-                for n in sorted({len(t) for t in rows}):
-                    idx = [k for k, t in enumerate(rows) if len(t) == n]
-                    scores[[i + k for k in idx]] = self._teacher_forced(x[idx], [rows[k] for k in idx])
-                if decode:
-                    readings.extend(self._greedy(x))
-        return Scored(scores, readings, None)
+    def _score_batch(self, x: torch.Tensor, texts: list[str], decode: bool, frames: bool) -> Scored:
+        """Teacher-forced log-score of ``texts`` and greedy reading of each input (no frames: ``log_probs`` None)."""
+        scores = np.zeros(len(x), dtype=np.float64)
+        for n in sorted({len(t) for t in texts}):
+            idx = [k for k, t in enumerate(texts) if len(t) == n]
+            scores[idx] = self._teacher_forced(x[idx], [texts[k] for k in idx])
+        return Scored(scores, self._greedy(x) if decode else [], None)
