@@ -22,7 +22,6 @@ import pytest
 import torch
 
 from conftest import TINY, WORDS, write_folder_dataset
-from htr.data.fonts.fetch_fonts import main as fetch_fonts_main
 from htr.data.preview import main as preview_main
 from htr.data.synthetic.__main__ import main as synthetic_main
 from htr.diagnostics.__main__ import main as diagnostics_main
@@ -33,6 +32,7 @@ from htr.experiment.study import main as study_main
 from htr.explore.__main__ import main as explore_main
 from htr.model.module import HTRModule
 from htr.train.cli import main as train_main
+from tools.fetch_fonts import main as fetch_fonts_main
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ["--config", str(ROOT / "configs" / "baseline.yaml")]
@@ -94,7 +94,7 @@ ENTRIES = {
     "ablation": Entry("-m htr.experiment.ablation", "python -m htr.experiment.ablation", (
         "--results", "{tmp}/ablation", "--data_dir", "{tmp}/ablation_data", "--init", "{ckpt}", "--samples", "8", "--n_val", "4",
         "--eval_sets", '{"test": {"data": {"source": "folder", "root": "{words}"}, "split": "test"}}', "--probes", "null")),
-    "fetch_fonts": Entry("htr/data/fonts/fetch_fonts.py", "python htr/data/fonts/fetch_fonts.py", ("--cache", "{tmp}/font_cache")),
+    "fetch_fonts": Entry("-m tools.fetch_fonts", "python -m tools.fetch_fonts", ("--cache", "{tmp}/font_cache")),
 }
 
 # Sub-command arguments that would work, so that each case is wrong in one thing only.
@@ -279,7 +279,7 @@ CORPUS: list[Case] = [
     Case("ablation", [*TABLE, "--write_table", "{notes_md}"], "--write_table"),
     Case("ablation", ["--config", "{missing}.yaml"], "missing.yaml"),
     Case("ablation", ["--config", "{junk_yaml}"], "--config: not a valid YAML config"),
-    # htr/data/fonts/fetch_fonts.py: only what fails before it touches the vendored fonts
+    # python -m tools.fetch_fonts: only what fails before it touches the vendored fonts
     Case("fetch_fonts", ["--jobs", "x"], "--jobs: invalid int value: 'x'"),
     Case("fetch_fonts", ["--jobs", "0"], "--jobs: must be >= 1, got 0"),
     Case("fetch_fonts", ["--cache", "{a_file}"], "--cache"),

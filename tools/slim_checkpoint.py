@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from htr.argparsing import PlainArgumentParser
+from htr.errors import run_main
 from htr.model.module import slim_checkpoint
 
 log = logging.getLogger("htr.slim")
@@ -27,6 +28,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    raise SystemExit(main())
+if __name__ == "__main__":  # a bad path or checkpoint: one line, exit 2 (htr.errors.run_main)
+    run_main(main, prog="python -m tools.slim_checkpoint")

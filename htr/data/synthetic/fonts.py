@@ -1,7 +1,7 @@
 """The synthetic writers' fonts: the vendored handwriting fonts, their checks and split roles.
 
 The fonts live in ``htr/data/fonts/`` (files, licences, ``fonts.json`` with each font's family,
-style, whether its script joins letters and whether it is held out; ``fetch_fonts.py`` there
+style, whether its script joins letters and whether it is held out; ``python -m tools.fetch_fonts``
 re-creates them from npm's ``@fontsource`` packages). Every font is checked when loaded: cmap
 coverage of the IAM charset, glyphs that draw nothing, lowercase letters mapped to or drawn like
 their capitals (small caps). A font without all 52 letters is dropped with a log line; a kept
