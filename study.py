@@ -1,4 +1,4 @@
-"""The whole study: ``python study.py --config configs/study.yaml`` (``--quick`` for a smoke test).
+"""The whole study: ``python study.py --config configs/study/study.yaml`` (``--quick`` for a smoke test).
 
 Trains every arm for every seed (skipping runs whose results exist), evaluates all of them on
 the same data and probe set, and writes the study report (mean ± sd per arm) to ``results``.

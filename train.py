@@ -1,7 +1,7 @@
-"""Train the SimpleHTR recogniser: ``python train.py --config configs/baseline.yaml``.
+"""Train the SimpleHTR recogniser: ``python train.py --config configs/train/baseline.yaml``.
 
 Every field can be overridden on the command line (``--trainer.max_epochs 3``,
-``--data.root /path/to/iam --data.source iam``). ``configs/common.yaml`` is always read
+``--data.root /path/to/iam --data.source iam``). ``configs/train/common.yaml`` is always read
 first; an experiment config only says what differs. Outputs go to ``runs/<run.name>/``:
 checkpoints/ (best by val/cer + last.ckpt), wandb/ (offline by default), metrics.json.
 A run whose last.ckpt exists resumes from it (``--run.resume false`` starts afresh).

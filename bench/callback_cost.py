@@ -3,7 +3,7 @@
     python bench/callback_cost.py [--ckpt checkpoints/baseline.ckpt] [--root data/synthetic]
 
 Runs what the callback runs once per validation epoch (``diagnose`` on 16 probe words with the
-defaults of configs/common.yaml) and prints seconds; compare with the epoch time of a run
+defaults of configs/train/common.yaml) and prints seconds; compare with the epoch time of a run
 (bench/README.md).
 """
 
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     module = load_checkpoint(args.ckpt)
-    # The settings configs/common.yaml gives the callback.
+    # The settings configs/train/common.yaml gives the callback.
     cb = DiagnosticsCallback(settings=DiagnosticsSettings(relevance_probes=2, relevance_window=4))
     data = WordDataModule(root=args.root, num_workers=0)
     settings = cb.settings

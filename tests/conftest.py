@@ -38,7 +38,7 @@ def train_args(tmp_path: Path, data_root: Path, *extra: str, config: str = "base
     """train.py arguments for a run on a folder dataset under ``tmp_path/runs``: no workers, no
     progress bars, cheap diagnostics and (unless ``tiny=False``) the tiny CRNN; ``extra`` last, so it wins."""
     return [
-        "--config", str(ROOT / "configs" / f"{config}.yaml"),
+        "--config", str(ROOT / "configs" / "train" / f"{config}.yaml"),
         "--data.source", "folder", "--data.root", str(data_root), "--data.num_workers", "0", "--data.batch_size", "8",
         "--run.dir", str(tmp_path / "runs"), "--run.test_splits", "[test]",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",

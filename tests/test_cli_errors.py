@@ -35,7 +35,7 @@ from htr.train.cli import main as train_main
 from tools.fetch_fonts import main as fetch_fonts_main
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = ["--config", str(ROOT / "configs" / "baseline.yaml")]
+BASELINE = ["--config", str(ROOT / "configs" / "train" / "baseline.yaml")]
 
 
 # ---- the scratch files the corpus refers to as {name} ----------------------------------------------
@@ -86,7 +86,7 @@ ENTRIES = {
     "evaluate": Entry("evaluate.py", "evaluate.py", ("--out", "{tmp}/report", "--data.source", "folder", "--data.root", "{words}",
                                                      "--splits", "[test]", "--extra_sets", "{}", "--diagnostics", "false", "--progress", "false")),
     "study": Entry("study.py", "study.py", ("--results", "{tmp}/study", "--run_dir", "{tmp}/study_runs", "--seeds", "[0]",
-                                            "--arms", '{"baseline": "configs/baseline.yaml"}', "--data", '{"source": "folder", "root": "{words}"}', "--report_only", "true")),
+                                            "--arms", '{"baseline": "configs/train/baseline.yaml"}', "--data", '{"source": "folder", "root": "{words}"}', "--report_only", "true")),
     "explore": Entry("explore.py", "explore.py", ("{ckpt}", "--port", "0", "--export_dir", "{tmp}/explore", "--probes", "{missing}.npz", "--data_root", "{words}", "--data_source", "folder")),
     "diagnostics": Entry("-m htr.diagnostics", "python -m htr.diagnostics", ()),
     "synthetic": Entry("-m htr.data.synthetic", "python -m htr.data.synthetic", ()),
@@ -196,7 +196,7 @@ CORPUS: list[Case] = [
     Case("study", ["--device", "cpux"], "--device: 'cpux' is not a device"),
     Case("study", ["--extra_sets", '{"x": {"data": {"batch_size": 0}}}'], "--extra_sets.x.data.batch_size: must be >= 1, got 0"),
     Case("study", ["--launcher", "slurm"], "--launcher: 'slurm' is not one of local, submitit"),
-    Case("study", ["--arms", '{"baseline": "configs/nope.yaml"}'], "--arms: arm config not found (baseline: configs/nope.yaml)"),
+    Case("study", ["--arms", '{"baseline": "configs/train/nope.yaml"}'], "--arms: arm config not found (baseline: configs/train/nope.yaml)"),
     Case("study", ["--report_only", "false", "--data", '{"source": "folder", "root": "{missing}"}'], "missing: dataset folder not found"),
     Case("study", [], "no run results yet"),
     Case("study", ["--config", "{missing}.yaml"], "missing.yaml"),

@@ -23,13 +23,13 @@ LOCAL_JOBS = {"cluster": "local", "gpus_per_node": 0, "cpus_per_task": 1, "mem_g
 
 
 def study_args(tmp_path: Path, words: Path, arms: dict[str, str], seeds: list[int], *train: str) -> list[str]:
-    """A tiny study of ``arms`` (name: config in configs/) as the study tests make it."""
+    """A tiny study of ``arms`` (name: config in configs/train/) as the study tests make it."""
     train_args = [
         "--trainer.limit_val_batches", "1", "--trainer.enable_model_summary", "false",
         "--data.num_workers", "0", "--run.wandb", "disabled", *CHEAP_DIAGNOSTICS, *TINY_MODEL, *train,
     ]
     return [
-        "--arms", json.dumps({arm: str(ROOT / "configs" / f"{config}.yaml") for arm, config in arms.items()}),
+        "--arms", json.dumps({arm: str(ROOT / "configs" / "train" / f"{config}.yaml") for arm, config in arms.items()}),
         "--seeds", json.dumps(seeds),
         "--train_args", json.dumps(train_args),
         "--data", json.dumps({"source": "folder", "root": str(words), "batch_size": 8}),

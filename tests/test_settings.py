@@ -23,9 +23,9 @@ def test_the_stride_follows_the_window_unless_given() -> None:
     assert DiagnosticsSettings(relevance_window=4).stride == 4
     assert DiagnosticsSettings(relevance_window=4, relevance_stride=2).stride == 2
     # The quick study sets a window of 4: its maps must not silently slide by 1 px (16x the work).
-    quick = DiagnosticsSettings.from_config(study_parser().parse_args(["--config", str(ROOT / "configs" / "study-quick.yaml")]))
+    quick = DiagnosticsSettings.from_config(study_parser().parse_args(["--config", str(ROOT / "configs" / "study" / "study-quick.yaml")]))
     assert (quick.relevance_window, quick.stride, quick.num_probes) == (4, 4, 8)
-    full = DiagnosticsSettings.from_config(study_parser().parse_args(["--config", str(ROOT / "configs" / "study.yaml")]))
+    full = DiagnosticsSettings.from_config(study_parser().parse_args(["--config", str(ROOT / "configs" / "study" / "study.yaml")]))
     assert full.describe()["relevance"] == "2x2 windows every 2 px, first 4 probes" and full.num_probes == 64
 
 

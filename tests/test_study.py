@@ -26,7 +26,7 @@ def study_args(tmp_path: Path, data: dict) -> list[str]:
         "--data.num_workers", "0", "--run.wandb", "disabled", *CHEAP_DIAGNOSTICS, *TINY_MODEL,
     ]
     return [
-        "--arms", json.dumps({"baseline": str(ROOT / "configs" / "baseline.yaml"), "blurpool": str(ROOT / "configs" / "blurpool.yaml")}),
+        "--arms", json.dumps({"baseline": str(ROOT / "configs" / "train" / "baseline.yaml"), "blurpool": str(ROOT / "configs" / "train" / "blurpool.yaml")}),
         "--seeds", "[0, 1]",
         "--train_args", json.dumps(train_args),
         "--data", json.dumps(data),
@@ -113,8 +113,8 @@ def test_study_checks_the_data_before_any_run(tmp_path: Path) -> None:
 
 
 def test_study_names_a_missing_arm_config(tmp_path: Path) -> None:
-    args = [*study_args(tmp_path, {"source": "folder", "root": str(tmp_path)}), "--arms", '{"baseline": "configs/nope.yaml"}']
-    with pytest.raises(ConfigError, match=r"--arms: arm config not found \(baseline: configs/nope.yaml\)"):
+    args = [*study_args(tmp_path, {"source": "folder", "root": str(tmp_path)}), "--arms", '{"baseline": "configs/train/nope.yaml"}']
+    with pytest.raises(ConfigError, match=r"--arms: arm config not found \(baseline: configs/train/nope.yaml\)"):
         main(args)
 
 
@@ -124,7 +124,7 @@ def test_parallel_study_with_the_centred_arm_and_an_extra_set(tmp_path: Path) ->
     real = write_folder_dataset(tmp_path / "real", WORDS[:5], per_word=1, splits=("flat",)) / "flat"  # one labels.tsv: split "all"
     args = [
         *study_args(tmp_path, {"source": "folder", "root": str(words), "batch_size": 8, "cache_crops": True}),
-        "--arms", json.dumps({"baseline": str(ROOT / "configs" / "baseline.yaml"), "centred": str(ROOT / "configs" / "centred.yaml")}),
+        "--arms", json.dumps({"baseline": str(ROOT / "configs" / "train" / "baseline.yaml"), "centred": str(ROOT / "configs" / "train" / "centred.yaml")}),
         "--seeds", "[0]", "--parallel", "2",
         "--extra_sets", json.dumps({"real_words": {"data": {"source": "folder", "root": str(real)}, "split": "all"}}),
     ]

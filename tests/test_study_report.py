@@ -16,7 +16,7 @@ from htr.experiment.study_report import BudgetCheck, aggregate, budget_compariso
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
-DIAG = DiagnosticsSettings()  # the settings configs/study.yaml leaves at their defaults
+DIAG = DiagnosticsSettings()  # the settings configs/study/study.yaml leaves at their defaults
 HEADLINE, README_COLUMNS = headline(DIAG), readme_columns(DIAG)
 
 
@@ -34,7 +34,7 @@ def study_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     shutil.copytree(RESULTS / "runs", out / "runs")
     for f in ("probes.npz", "probes.json"):
         shutil.copy(RESULTS / f, out / f)
-    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study.yaml"), "--results", str(out), "--report_only", "true"])
+    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study" / "study.yaml"), "--results", str(out), "--report_only", "true"])
     table = aggregate(cfg)
     write_study_report(cfg, table)
     return out, table
@@ -117,7 +117,7 @@ def test_budget_check_compares_each_arm_within_cer_and_seed_sd(study_out: tuple[
     budget_run(results, "augmented-s0-e16", "augmented-s0", {("test_unseen", "cer"): 0.0031})
     # The sets the stored runs were evaluated on (a set added to the config later is "not compared").
     sets = json.dumps({"real_words": {"data": {"source": "folder", "root": "data/real-words"}, "split": "all"}})
-    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study.yaml"), "--results", str(results), "--report_only", "true", "--extra_sets", sets])
+    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study" / "study.yaml"), "--results", str(results), "--report_only", "true", "--extra_sets", sets])
     assert BudgetCheck.from_config(cfg) == BudgetCheck(epochs=16, arms=["baseline", "augmented"], seeds=[0])
     table = aggregate(cfg)
     assert table["baseline"]["test/cer"] == study_out[1]["baseline"]["test/cer"]  # the longer runs are not in the means
@@ -147,7 +147,7 @@ def test_training_time_is_averaged_only_over_runs_of_one_device(study_out: tuple
         record = json.loads(f.read_text())
         record["training"]["device"] = "cuda:0 (test)" if i == 0 else "cpu (test)"
         f.write_text(json.dumps(record))
-    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study.yaml"), "--results", str(tmp_path / "results"), "--report_only", "true"])
+    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study" / "study.yaml"), "--results", str(tmp_path / "results"), "--report_only", "true"])
     table = aggregate(cfg)
     assert "training/wall_time_s" not in table["baseline"]
     for arm, row in table.items():

@@ -28,7 +28,7 @@ python -m htr.data.synthetic generate --root data/synthetic
 train_arm() {
     local arm=$1; shift
     if [[ -f runs/$arm/metrics.json ]]; then echo "runs/$arm: trained (metrics.json exists)"; return; fi
-    python train.py --config "configs/$arm.yaml" --run.wandb disabled "${device[@]}" "$@" > "runs/$arm.log" 2>&1
+    python train.py --config "configs/train/$arm.yaml" --run.wandb disabled "${device[@]}" "$@" > "runs/$arm.log" 2>&1
 }
 mkdir -p runs
 if (( side_by_side )); then
@@ -44,4 +44,4 @@ for arm in baseline augmented; do
     cp "runs/$arm/metrics.json" "docs/results/default/$arm-metrics.json"
 done
 python evaluate.py checkpoints/baseline.ckpt checkpoints/augmented.ckpt --out docs/results/compare
-echo "shipped: checkpoints/{baseline,augmented}.ckpt; update README Results, checkpoints/README.md, data/README.md"
+echo "shipped: checkpoints/{baseline,augmented}.ckpt; update docs/RESULTS.md, checkpoints/README.md, data/README.md"

@@ -1,6 +1,6 @@
 """The diagnostics' settings: one typed object, one set of defaults, one entry to the whole suite.
 
-The training callback (``configs/common.yaml``), ``evaluate.py`` and ``study.py`` all take a
+The training callback (``configs/train/common.yaml``), ``evaluate.py`` and ``study.py`` all take a
 :class:`DiagnosticsSettings`; their command lines and configs spell its fields the same way
 (``--num_probes``, ``--relevance_window`` ...) and only say what differs from these defaults.
 :meth:`DiagnosticsSettings.diagnose` runs every diagnostic of a scorer on a probe set.

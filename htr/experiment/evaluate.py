@@ -105,8 +105,12 @@ def evaluate_extra_sets(
 
 
 def check_extra_sets(extra_sets: dict[str, dict[str, Any]], option: str = "extra_sets") -> None:
-    """Raise ``ConfigError`` for an extra set with a bad data setting, before any checkpoint loads or trains."""
+    """Raise ``ConfigError`` for an extra set with a bad data setting or an unknown key (a typo would
+    otherwise read the default split), before any checkpoint loads or trains."""
     for name, spec in extra_sets.items():
+        unknown = sorted(set(spec) - {"data", "split"})
+        if unknown:
+            raise ConfigError(f"{option}.{name}", f"unknown key {', '.join(unknown)}; an extra set has data (WordDataModule settings) and split")
         eval_data(spec.get("data", {}), option=f"{option}.{name}.data")
 
 

@@ -39,13 +39,13 @@ from htr.io import write_json, write_npz
 from htr.model.module import load_checkpoint
 
 log = logging.getLogger("htr.study")
-QUICK_CONFIG = "configs/study-quick.yaml"  # relative to the current folder, like the arm configs
+QUICK_CONFIG = "configs/study/study-quick.yaml"  # relative to the current folder, like the arm configs
 
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="study.py", description=__doc__)
     p.add_argument("--config", action="config")
-    p.add_argument("--arms", type=dict[str, str], default={"baseline": "configs/baseline.yaml", "augmented": "configs/augmented.yaml"})
+    p.add_argument("--arms", type=dict[str, str], default={"baseline": "configs/train/baseline.yaml", "augmented": "configs/train/augmented.yaml"})
     p.add_argument("--seeds", type=list[int], default=[0, 1, 2])
     p.add_argument("--train_args", type=list[str], default=[])
     p.add_argument("--run_dir", type=str, default="runs/study")
@@ -99,18 +99,24 @@ class PlannedRun(NamedTuple):
 _trainings: list[subprocess.Popen] = []
 
 
+def train_command(cfg: Any, run: PlannedRun) -> list[str]:
+    """train.py's arguments for one run: its arm's config, the study's ``train_args`` and ``data``
+    (over the arm's), the run's epochs, name, folder and seed; no test splits (the study evaluates)."""
+    data_args = [a for k, v in cfg.data.items() for a in (f"--data.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))]
+    return [
+        "--config", cfg.arms[run.arm], *cfg.train_args, *data_args,
+        *(["--trainer.max_epochs", str(run.epochs)] if run.epochs is not None else []),
+        "--run.name", run.name, "--run.dir", cfg.run_dir, "--seed_everything", str(run.seed), "--data.seed", str(run.seed),
+        "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",
+    ]
+
+
 def train_run(cfg: Any, run: PlannedRun, ignore_signal: int | None = None) -> Path:
     """Train one run through train.py (resumes on its own from last.ckpt); returns its best checkpoint.
 
     ``ignore_signal``: a signal the training process ignores (a job's scheduler signal, which its job handles)."""
     name = run.name
-    data_args = [a for k, v in cfg.data.items() for a in (f"--data.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))]
-    cmd = [
-        sys.executable, "-m", "htr.train.cli", "--config", cfg.arms[run.arm], *cfg.train_args, *data_args,
-        *(["--trainer.max_epochs", str(run.epochs)] if run.epochs is not None else []),
-        "--run.name", name, "--run.dir", cfg.run_dir, "--seed_everything", str(run.seed), "--data.seed", str(run.seed),
-        "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",
-    ]
+    cmd = [sys.executable, "-m", "htr.train.cli", *train_command(cfg, run)]
     log.info("training %s: %s", name, " ".join(cmd[1:]))
     ignore = (lambda: signal.signal(ignore_signal, signal.SIG_IGN)) if ignore_signal is not None else None
     proc = subprocess.Popen(cmd, preexec_fn=ignore)  # same working folder: relative paths mean the same in both
@@ -207,13 +213,18 @@ def main(args: list[str] | None = None) -> int:
     if cfg.quick:
         argv = ["--config", QUICK_CONFIG, *argv]
         cfg = parser.parse_args(argv)
-    # Bad values fail here, before any run starts (not in a run's log, or hours in).
+    check_config(cfg)
+    return run_study(cfg, argv)  # a bad data root or probe set raises before any run starts too
+
+
+def check_config(cfg: Any) -> None:
+    """Raise a ``ConfigError`` for a bad value of a parsed study config: here, before any run starts
+    (not in a run's log, or hours in)."""
     at_least("parallel", cfg.parallel, 1)
     DiagnosticsSettings.from_config(cfg)
     eval_data(cfg.data, num_workers=0)
     check_extra_sets(cfg.extra_sets)
     resolve_device(cfg.device)
-    return run_study(cfg, argv)  # a bad data root or probe set raises before any run starts too
 
 
 def pending_runs(cfg: Any) -> list[PlannedRun]:

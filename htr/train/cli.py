@@ -31,7 +31,7 @@ log = logging.getLogger("htr.train")
 WandbMode = Literal["offline", "online", "disabled"]
 WANDB_MODES: tuple[str, ...] = get_args(WandbMode)
 # Read before any --config, relative to the current folder (the repository root, like every config path).
-COMMON_CONFIG = Path("configs") / "common.yaml"
+COMMON_CONFIG = Path("configs") / "train" / "common.yaml"
 
 
 class HTRArgumentParser(OneLineErrors, LightningArgumentParser):
@@ -171,6 +171,20 @@ def run_tags(cfg: Any) -> list[str]:
     return [f"augmentation:{cfg.data.augmentation}", f"pooling:{cfg.model.pooling}", f"seed:{cfg.seed_everything}"]
 
 
+def make_cli(args: list[str] | None, cli_class: type[HTRCLI] = HTRCLI) -> HTRCLI:
+    """train.py's parsed and instantiated CLI (common.yaml first, then ``args``); ``cli_class`` may
+    stop short of a Trainer (the config tests parse every config without training)."""
+    return cli_class(
+        HTRModule,
+        WordDataModule,
+        run=False,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"default_config_files": [str(COMMON_CONFIG)], "prog": "train.py"},
+        parser_class=HTRArgumentParser,
+        args=args,
+    )
+
+
 def main(args: list[str] | None = None) -> int:
     """Train (and test) as configured; ``args`` default to the command line. Returns an exit code;
     bad input raises an :class:`HTRError` (``run_main`` makes it one line), after marking a W&B
@@ -178,16 +192,7 @@ def main(args: list[str] | None = None) -> int:
     if not COMMON_CONFIG.is_file():
         log.warning("%s not found in %s: only the code's defaults and your --config files apply (run from the repository root)", COMMON_CONFIG, Path.cwd())
     try:
-        cli = HTRCLI(
-            HTRModule,
-            WordDataModule,
-            run=False,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"default_config_files": [str(COMMON_CONFIG)], "prog": "train.py"},
-            parser_class=HTRArgumentParser,
-            args=args,
-        )
-        return fit_and_test(cli)
+        return fit_and_test(make_cli(args))
     except SIGTERMException:  # Lightning stopped after the batch it was in
         finish_wandb(TrainingStopped.exit_code)
         raise TrainingStopped("training stopped by SIGTERM; rerun the same command to resume from the last epoch's last.ckpt, into the same W&B run") from None
