@@ -1,4 +1,5 @@
-"""The README's command lines work as written on a fresh clone.
+"""The command lines of the README (the manual) and docs/RESULTS.md (the results log) work as
+written on a fresh clone, and the results log quotes the committed numbers.
 
 Cheap commands (the diagnostics on the shipped checkpoints) run for real in a scratch folder
 that sees the repository's files; expensive ones (training, evaluation, the study, the preview
@@ -18,26 +19,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+RESULTS = (ROOT / "docs" / "RESULTS.md").read_text()  # commands there run from the repository root too
 # Outputs and the user's own runs: not in a fresh clone, and need not be.
 NOT_IN_CLONE = ("runs/", "/path/to/", "reports/")
 
 
-def readme_commands() -> list[str]:
-    """``python ...`` lines of the fenced blocks and `python ...` spans of the prose, one line each."""
+def readme_commands(text: str) -> list[str]:
+    """``python ...`` lines of the fenced blocks and `python ...` spans of the prose of a Markdown ``text``, one line each."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         commands += [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("python ")]
-    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
     commands += [" ".join(span.split()) for span in re.findall(r"`(python [^`]+)`", prose)]
     # A bare name in prose ("`python -m htr.diagnostics` reports ...") is a mention, not a command.
     return [c for c in dict.fromkeys(commands) if len(shlex.split(c)) > (3 if shlex.split(c)[1] == "-m" else 2)]
 
 
-COMMANDS = readme_commands()
+COMMANDS = list(dict.fromkeys(readme_commands(README) + readme_commands(RESULTS)))
 
 
 def test_readme_has_the_commands_this_test_expects() -> None:
-    scripts = {shlex.split(c)[1] if shlex.split(c)[1] != "-m" else shlex.split(c)[2] for c in COMMANDS}
+    scripts = {shlex.split(c)[1] if shlex.split(c)[1] != "-m" else shlex.split(c)[2] for c in readme_commands(README)}
     assert {"train.py", "evaluate.py", "study.py", "htr.diagnostics", "htr.data.preview"} <= scripts
     assert not [c for c in COMMANDS if "..." in c or re.search(r"\b[A-Z]{3,}\b", c)], "placeholders left in a README command"
 
@@ -99,14 +101,14 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
         pytest.fail(f"no check for README command {command!r}")
 
 
-def test_readme_quotes_the_shipped_comparison_in_the_reports_units() -> None:
-    """The shipped-checkpoint table: the numbers of docs/results/compare/metrics.json, formatted as the report formats them."""
+def test_results_quote_the_shipped_comparison_in_the_reports_units() -> None:
+    """docs/RESULTS.md's shipped-checkpoint table: the numbers of docs/results/compare/metrics.json, formatted as the report formats them."""
     import json
 
     from htr.experiment.figures import CER, PERCENT, POINTS, SHARE
 
     metrics = json.loads((ROOT / "docs" / "results" / "compare" / "metrics.json").read_text())
-    rows = {line.split(" | ")[0].strip("| "): line for line in README.splitlines() if line.startswith("| ")}
+    rows = {line.split(" | ")[0].strip("| "): line for line in RESULTS.splitlines() if line.startswith("| ")}
 
     def cells(label: str) -> list[str]:
         row = next(v for k, v in rows.items() if k.startswith(label))

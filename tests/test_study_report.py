@@ -1,4 +1,4 @@
-"""The study report from the committed per-run results: README's table, units, definitions, no wrapped cells."""
+"""The study report from the committed per-run results: docs/RESULTS.md's table, units, definitions, no wrapped cells."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ HEADLINE, README_COLUMNS = headline(DIAG), readme_columns(DIAG)
 
 
 def readme_table(text: str, header_start: str) -> list[str]:
-    """The Markdown table of README.md whose header row starts with ``header_start``."""
+    """The Markdown table of ``text`` whose header row starts with ``header_start``."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
     end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
@@ -40,10 +40,10 @@ def study_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return out, table
 
 
-def test_readme_quotes_the_study_table_as_the_report_makes_it(study_out: tuple[Path, dict]) -> None:
+def test_results_quote_the_study_table_as_the_report_makes_it(study_out: tuple[Path, dict]) -> None:
     out, table = study_out
     made = markdown_table(table, DIAG).splitlines()
-    assert readme_table((ROOT / "README.md").read_text(), "| arm (seeds) |") == made
+    assert readme_table((ROOT / "docs" / "RESULTS.md").read_text(), "| arm (seeds) |") == made
     assert made[0].split(" | ")[1:] == [HEADLINE[k].header for k in README_COLUMNS[:-1]] + [HEADLINE[README_COLUMNS[-1]].header + " |"]
     assert "\n".join(made) in (out / "README.md").read_text()
 

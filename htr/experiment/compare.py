@@ -95,7 +95,7 @@ def recognition_rows(names: list[str], metrics: dict[str, dict[str, Any]]) -> tu
 
 
 def score_rows(names: list[str], diagnoses: dict[str, Diagnosis]) -> tuple[list[str], list[list[str]]]:
-    """Shortcut scores in the README's units, with the differences to the reference model."""
+    """Shortcut scores in the units of the reports and docs/RESULTS.md, with the differences to the reference model."""
     ref = reference_model(names)
     others = [n for n in names if n != ref]
     rows = []

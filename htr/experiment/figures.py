@@ -1,6 +1,6 @@
 """Figures and tables of the reports (checkpoint comparison and study): one place for each.
 
-Numbers are shown in the README's units (:class:`Unit`); figures are matplotlib Figures that
+Numbers are shown in the units of the reports and docs/RESULTS.md (:class:`Unit`); figures are matplotlib Figures that
 :func:`save_figures` writes as PNG and embeds in a self-contained HTML page (:func:`html_page`).
 """
 
@@ -50,7 +50,7 @@ class Unit:
         return Unit(self.scale, self.decimals, " points") if self.suffix == " %" else self
 
 
-# The README's units: error rates and accuracies in percent, their differences in points.
+# The units of the reports and docs/RESULTS.md: error rates and accuracies in percent, their differences in points.
 CER = Unit(100, 2, " %")
 PERCENT = Unit(100, 1, " %")
 POINTS = Unit(100, 1, " points")

@@ -63,7 +63,7 @@ def diag_key(diag: DiagnosticsSettings, name: str, shift: int | None = None) -> 
 
 
 def headline(diag: DiagnosticsSettings) -> dict[str, Column]:
-    """Every number of the study: header, unit (the README's), definition; the shortcut scores
+    """Every number of the study: header, unit (the results log's, docs/RESULTS.md), definition; the shortcut scores
     keyed and described with the diagnostics settings' shift threshold, period and shift range."""
     t, p, top = diag.shift_threshold, diag.period, diag.max_shift
     return {
@@ -94,7 +94,7 @@ def headline(diag: DiagnosticsSettings) -> dict[str, Column]:
 
 
 def readme_columns(diag: DiagnosticsSettings) -> list[str]:
-    """The table the README quotes, in its column order (docs/results/README.md writes it first)."""
+    """The table docs/RESULTS.md quotes, in its column order (docs/results/README.md writes it first)."""
     return [
         "test/cer", "test_unseen/cer", "real_words/read", diag_key(diag, "accuracy", 0), diag_key(diag, "accuracy_drop"), MAX_ACC_DROP,
         diag_key(diag, "periodicity"), diag_key(diag, "periodic_amplitude"), diag_key(diag, "off_ink_evidence"), "test+noise/cer_increase",
@@ -205,7 +205,7 @@ def aggregate(cfg: Any) -> dict[str, dict[str, tuple[float, float, int]]]:
 
 
 def markdown_table(table: Table, diag: DiagnosticsSettings, keys: list[str] | None = None) -> str:
-    """Arms as rows, ``mean ± sd`` (number of seeds); by default the README's columns."""
+    """Arms as rows, ``mean ± sd`` (number of seeds); by default the columns docs/RESULTS.md quotes."""
     columns = headline(diag)
     keys = [k for k in (keys or readme_columns(diag)) if any(k in row for row in table.values())]
     rows = [[f"{arm} ({max(c[2] for c in row.values())})", *[fmt(row.get(k), columns[k]) for k in keys]] for arm, row in table.items()]
