@@ -261,7 +261,7 @@ def test_data_readme_quotes_the_committed_ablation_results():
 
     from htr.experiment.ablation import build_parser, results_table
 
-    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "ablation.yaml"), "--results", str(ROOT / "docs" / "results" / "ablations")])
+    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study" / "ablation.yaml"), "--results", str(ROOT / "docs" / "results" / "ablations")])
     readme = (ROOT / "data" / "README.md").read_text()
     block = re.search(r"<!-- ablation table -->\n(.*?)<!-- /ablation table -->", readme, re.S)
     assert block is not None, "data/README.md lost its ablation table markers"
