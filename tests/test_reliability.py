@@ -159,3 +159,20 @@ def test_checkpoint_of_another_architecture_is_a_clear_error(tmp_path: Path, fol
     result = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert result["abc"]["test"]["n"] == 2  # only "a" (twice) is spelled with a, b, c
     assert "real_handwriting" not in result["abc"]  # no real word is spelled with a, b, c: that set is skipped, not an error
+
+
+def test_atomic_writes_replace_whole_files_with_the_usual_permissions(tmp_path: Path) -> None:
+    from htr.io import atomic_write_bytes, write_json
+
+    target = tmp_path / "out" / "metrics.json"
+    write_json(target, {"cer": 0.5})
+    write_json(target, {"cer": 0.25})  # replaced, not appended
+    assert json.loads(target.read_text()) == {"cer": 0.25}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not mkstemp's 0600
+
+    with pytest.raises(TypeError):  # fails while being written (text to a binary file)
+        atomic_write_bytes(target, "half")  # type: ignore[arg-type]
+    assert json.loads(target.read_text()) == {"cer": 0.25}
+    assert [p.name for p in target.parent.iterdir()] == ["metrics.json"]
