@@ -492,7 +492,7 @@ def write_study_report(cfg: Any, table: Table) -> Path:
     md = [
         "# Study results", "",
         "Mean ± sd over seeds (number of seeds in brackets); error rates and accuracies in %, their differences in points. "
-        "Made by `python study.py`; numbers from the runs in `runs/*.json`. The main README quotes this table.", "",
+        "Made by `python study.py`; numbers from the runs in `runs/*.json`. `docs/RESULTS.md` quotes this table.", "",
         markdown_table(table, diag), "", "All numbers:", "", markdown_table(table, diag, all_keys), "",
         "Columns:", "", *[f"- **{h}**: {d}" for h, d in definitions(columns, all_keys)], "",
     ]
