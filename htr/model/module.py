@@ -235,8 +235,7 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> dict[str, Any]:
 
     The result loads with :func:`load_checkpoint` exactly as ``src`` does and reports the same
     provenance; it cannot resume training."""
-    load_checkpoint(src)  # refuse what is not a loadable checkpoint of this project, in one line
-    ckpt = torch.load(Path(src), map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(src)  # one read; what is not a checkpoint of this project: one line
     slim = {k: ckpt[k] for k in SHIPPED_KEYS if k in ckpt}
     buffer = io.BytesIO()
     torch.save(slim, buffer)
