@@ -96,7 +96,7 @@ def canvas() -> np.ndarray:
 def test_one_pixel_model_relevance_only_there_and_sign_flips(canvas: np.ndarray) -> None:
     y, x = 16, 10
     model = OnePixel(y, x)
-    rel = relevance(ctc(model), canvas, "a", method="fast")  # no incremental engine: the naive path
+    rel = relevance(ctc(model), canvas, "a", window=1, method="fast")  # no incremental engine: the naive path
     assert rel.shape == canvas.shape
     mask = np.zeros_like(rel, dtype=bool)
     mask[y, x] = True
@@ -104,9 +104,29 @@ def test_one_pixel_model_relevance_only_there_and_sign_flips(canvas: np.ndarray)
     assert abs(rel[y, x]) > 0.1
     with torch.no_grad():
         model.w.neg_()
-    flipped = relevance(ctc(model), canvas, "a", weights="histogram")
+    flipped = relevance(ctc(model), canvas, "a", window=1, weights="histogram")
     assert np.all(flipped[~mask] == 0)
     assert np.sign(flipped[y, x]) == -np.sign(rel[y, x])
+
+
+def test_one_relevance_window_default_and_the_stride_follows_it(canvas: np.ndarray) -> None:
+    import inspect
+
+    from htr.diagnostics.__main__ import _parser
+    from htr.explore.session import Explorer
+
+    defaults = {
+        "relevance()": inspect.signature(relevance).parameters["window"].default,
+        "DiagnosticsSettings": DiagnosticsSettings().relevance_window,
+        "htr.diagnostics relevance": _parser().parse_args(["relevance", "m.ckpt", "w.png", "--text", "a"]).window,
+        "explorer": inspect.signature(Explorer.relevance).parameters["window"].default,
+    }
+    assert len(set(defaults.values())) == 1, defaults
+    model = OnePixel(5, 7)
+    window = defaults["relevance()"] + 1
+    side_by_side = relevance(ctc(model), canvas, "a", window=window)
+    assert np.array_equal(side_by_side, relevance(ctc(model), canvas, "a", window=window, stride=window))
+    assert (side_by_side != 0).sum() == window * window  # the one window that holds (5, 7)
 
 
 def test_one_pixel_windows_average_over_covering_windows(canvas: np.ndarray) -> None:
@@ -125,7 +145,7 @@ def test_histogram_weights_match_seed_bins() -> None:
 
 def test_conditional_sampling_on_flat_paper_is_zero(canvas: np.ndarray) -> None:
     model = OnePixel(2, 120)  # a background pixel: its ring is all paper, no change possible
-    rel = relevance(ctc(model), canvas, "a", sampling="conditional", n_samples=4)
+    rel = relevance(ctc(model), canvas, "a", window=1, sampling="conditional", n_samples=4)
     assert np.all(rel == 0)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from htr.data.readers import WordSample
 from htr.diagnostics.faithfulness import deletion_curve
 from htr.diagnostics.probes import Diagnosis, ProbeError, ProbeSet, select_probes
-from htr.diagnostics.relevance import relevance
+from htr.diagnostics.relevance import RELEVANCE_WINDOW, relevance
 from htr.diagnostics.scorer import TextScorer
 from htr.diagnostics.scores import shortcut_scores
 from htr.diagnostics.shift import shift_sweep
@@ -43,7 +43,7 @@ class DiagnosticsSettings:
 
     num_probes: int = 16
     relevance_probes: int = 4
-    relevance_window: int = 2
+    relevance_window: int = RELEVANCE_WINDOW
     relevance_stride: int | None = None  # None: the window size (windows side by side)
     max_shift: int = 16
     shift_threshold: int = 8

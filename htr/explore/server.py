@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from htr.diagnostics.relevance import RELEVANCE_WINDOW
 from htr.errors import HTRError
 from htr.explore.session import MAX_UPLOAD_BYTES, ExploreError, Explorer, RelevanceJob
 
@@ -172,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(ex.score(str(b.get("source", "")), b.get("text"), b.get("edits", []), b.get("shift", 0)))
         elif method == "POST" and path == "/api/relevance":
             b = self._json_body()
-            job = ex.relevance(str(b.get("source", "")), b.get("text"), b.get("edits", []), b.get("shift", 0), b.get("window", 4), b.get("stride"))
+            job = ex.relevance(str(b.get("source", "")), b.get("text"), b.get("edits", []), b.get("shift", 0), b.get("window", RELEVANCE_WINDOW), b.get("stride"))
             self.server.start_job(job)
             self._json(job.status())
         elif method == "POST" and path.startswith("/api/job/") and path.endswith("/cancel"):

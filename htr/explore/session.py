@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 
 from htr.data.preprocess import HEIGHT, WIDTH, Alignment, ImageError, load_image, to_canvas
 from htr.diagnostics.edits import Edit, EditSpecError, edit, parse_edit
-from htr.diagnostics.relevance import Perturbations, make_perturbations, perturbation_log_scores, weight_of_evidence, windows_to_pixels
+from htr.diagnostics.relevance import RELEVANCE_WINDOW, Perturbations, make_perturbations, perturbation_log_scores, weight_of_evidence, windows_to_pixels
 from htr.diagnostics.scorer import CRNNScorer, TextScorer, check_text
 from htr.diagnostics.shift import max_shift_for, shift_right
 from htr.errors import HTRError
@@ -453,7 +453,7 @@ class Explorer:
         results = edit(ck.scorer, canvas, text, [ed] if ed else [], frames=True)
         return {**out, "original": _result(results[0]), "edited": _result(results[-1]), "frames": results[-1].frames or []}
 
-    def relevance(self, source_id: str, text: str, edits: Sequence[str] = (), shift: int = 0, window: int = 4, stride: int | None = None) -> RelevanceJob:
+    def relevance(self, source_id: str, text: str, edits: Sequence[str] = (), shift: int = 0, window: int = RELEVANCE_WINDOW, stride: int | None = None) -> RelevanceJob:
         """Start relevance maps of the (shifted, edited) word under every checkpoint."""
         text = self.check_text(text)
         stride = window if stride is None else stride
