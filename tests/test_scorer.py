@@ -173,6 +173,16 @@ def test_seq2seq_log_probs_that_do_not_normalise_are_refused(canvases: np.ndarra
         scorer.score(canvases, "are")
 
 
+@pytest.mark.parametrize(
+    ("setting", "names"),
+    [({"layout": "TCB"}, "layout must be 'BTC'"), ({"outputs": "probs"}, "outputs must be"), ({"channels": 2}, "channels must be 1")],
+)
+def test_a_scorer_built_with_a_bad_setting_is_refused_in_one_line(setting: dict, names: str) -> None:
+    with pytest.raises(ScorerError, match=names) as err:
+        CTCScorer(random_crnn(), CHARS, **setting)
+    assert "\n" not in str(err.value)
+
+
 def random_crnn(seed: int = 0) -> CRNN:
     torch.manual_seed(seed)
     model = CRNN(Charset(CHARS).num_classes)

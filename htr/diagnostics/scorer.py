@@ -112,7 +112,7 @@ def _batch(canvases: np.ndarray | Sequence[np.ndarray], texts: str | Sequence[st
     n = len(canvases)
     texts = [texts] * n if isinstance(texts, str) else list(texts)
     if len(texts) != n:
-        raise ValueError(f"{len(texts)} texts for {n} canvases")
+        raise ScorerError(f"{len(texts)} texts for {n} canvases")
     for t in set(texts):
         check_text(t, charset)
     return canvases, texts
@@ -137,11 +137,11 @@ class _ModelScorer:
         batch_size: int,
     ) -> None:
         if layout not in ("BTC", "TBC"):
-            raise ValueError(f"layout must be 'BTC' (batch, time, classes) or 'TBC', got {layout!r}")
+            raise ScorerError(f"layout must be 'BTC' (batch, time, classes) or 'TBC', got {layout!r}")
         if outputs not in ("log_probs", "logits"):
-            raise ValueError(f"outputs must be 'log_probs' or 'logits', got {outputs!r}")
+            raise ScorerError(f"outputs must be 'log_probs' or 'logits', got {outputs!r}")
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (gray) or 3 (gray copied to RGB), got {channels!r}")
+            raise ScorerError(f"channels must be 1 (gray) or 3 (gray copied to RGB), got {channels!r}")
         self.model = model
         self.charset = charset if isinstance(charset, Charset) else Charset(charset)
         self.num_classes = num_classes
@@ -253,7 +253,7 @@ class CTCScorer(_ModelScorer):
         chars = charset if isinstance(charset, Charset) else Charset(charset)
         super().__init__(model, chars, chars.num_classes, layout, outputs, normalize, channels, batch_size)
         if not -self.num_classes <= blank < self.num_classes:
-            raise ValueError(f"blank must be a class index in {-self.num_classes}..{self.num_classes - 1}, got {blank}")
+            raise ScorerError(f"blank must be a class index in {-self.num_classes}..{self.num_classes - 1}, got {blank}")
         self.blank = blank % self.num_classes
         # The project's layout has the blank at 0: move it there, characters after it in order.
         self._order = None if self.blank == BLANK else torch.tensor([self.blank, *[i for i in range(self.num_classes) if i != self.blank]])
@@ -347,7 +347,7 @@ class Seq2SeqScorer(_ModelScorer):
         vocab = len(chars) + len(special)
         super().__init__(model, chars, vocab, layout, outputs, normalize, channels, batch_size)
         if special[0] < 0 or special[-1] >= vocab:
-            raise ValueError(f"special token ids must be in 0..{vocab - 1} (a vocabulary of {len(chars)} characters + {len(special)} special tokens), got {special}")
+            raise ScorerError(f"special token ids must be in 0..{vocab - 1} (a vocabulary of {len(chars)} characters + {len(special)} special tokens), got {special}")
         self.sos, self.eos, self.specials = sos, eos, frozenset(special)
         self.max_length = max_length
         self.token_ids = [i for i in range(vocab) if i not in self.specials]  # character k -> token self.token_ids[k]
