@@ -27,7 +27,7 @@ from htr.data.preprocess import Alignment, load_image, to_canvas
 from htr.diagnostics.edits import SPEC_HELP, edit, parse_edit
 from htr.diagnostics.plots import plot_edits, plot_relevance, plot_shift
 from htr.diagnostics.probes import ProbeSet
-from htr.diagnostics.relevance import relevance
+from htr.diagnostics.relevance import RELEVANCE_WINDOW, relevance
 from htr.diagnostics.scorer import CRNNScorer, TextScorer, check_text
 from htr.diagnostics.settings import HELP, DiagnosticsSettings
 from htr.diagnostics.shift import periodic_amplitude, periodicity, shift_sweep
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--set", dest="edits", action="append", default=[], metavar="SPEC", help=f"one edit: {SPEC_HELP}; repeatable")
     r = sub.add_parser("relevance", help="pixel relevance map (Fig. 2)")
     common(r, "relevance.png")
-    r.add_argument("--window", type=int_at_least(1, 32), default=DiagnosticsSettings.relevance_window, help=HELP["relevance_window"] + f"; default {DiagnosticsSettings.relevance_window}")
+    r.add_argument("--window", type=int_at_least(1, 32), default=RELEVANCE_WINDOW, help=HELP["relevance_window"] + f"; default {RELEVANCE_WINDOW}")
     r.add_argument("--stride", type=int_at_least(1), default=None, help=HELP["relevance_stride"])
     r.add_argument("--weights", choices=("uniform", "histogram"), default="uniform")
     r.add_argument("--sampling", choices=("marginal", "conditional"), default="marginal")
