@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conftest import train_args, write_folder_dataset
 from htr.data.datamodule import WordDataModule
@@ -78,6 +79,18 @@ def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) 
     x = torch.rand(2, 1, 32, 128)
     with torch.no_grad():
         assert torch.equal(shipped(x), full(x))
+
+
+@pytest.mark.parametrize("arm", ["baseline", "augmented"])
+def test_shipped_checkpoints_name_their_provenance(arm: str) -> None:
+    # What a report of a shipped checkpoint says agrees with the run records shipped beside it.
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "docs" / "results" / "default" / f"{arm}-config.yaml").read_text())
+    metrics = json.loads((root / "docs" / "results" / "default" / f"{arm}-metrics.json").read_text())
+    provenance = load_checkpoint(root / "checkpoints" / f"{arm}.ckpt").provenance
+    assert "unknown" not in provenance.values(), provenance
+    assert provenance["augmentation"] == config["data"]["augmentation"] and provenance["seed"] == config["seed_everything"]
+    assert provenance["run_name"] == metrics["run"] and provenance["epochs"] == metrics["epochs"]
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path: Path) -> None:
