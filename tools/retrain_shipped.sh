@@ -2,15 +2,20 @@
 # Retrain the shipped pair (baseline, augmented; seed 0, the default recipe) on the embedded
 # default data and ship it: slimmed checkpoints with their provenance in checkpoints/, the
 # config and metrics as run in docs/results/default/, the comparison report in
-# docs/results/compare/. Extra arguments go to both train.py runs.
+# docs/results/compare/. Extra arguments go to every train.py run.
 #
 #   bash tools/retrain_shipped.sh                  # GPU: both arms side by side (~5 min, H100)
-#   bash tools/retrain_shipped.sh                  # CPU: one arm after the other (~2 h each, fp32)
+#   bash tools/retrain_shipped.sh                  # CPU: one arm after the other (~1-2 h each)
+#   ARMS=baseline bash tools/retrain_shipped.sh    # CPU, one arm per session (see below)
 #
-# Interrupted (a session's end, a preemption): rerun the same command. Each training resumes
-# from its runs/<arm>/checkpoints/last.ckpt; an arm whose metrics.json exists is not retrained.
+# Each trained arm is staged in checkpoints/next/<arm>.ckpt and docs/results/next/ (commit them:
+# a later session, maybe on a fresh machine, trains the other arm); the shipped pair is replaced
+# only when both arms are staged, so checkpoints/ never holds a pair of two generators.
+# Interrupted (a session's end, a preemption): rerun the same command. A training resumes from
+# its runs/<arm>/checkpoints/last.ckpt; an arm already staged is not retrained.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+read -r -a arms <<< "${ARMS:-baseline augmented}"
 
 if python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
     device=(--trainer.accelerator gpu --trainer.precision bf16-mixed --data.num_workers 7)
@@ -25,23 +30,33 @@ fi
 # Generate the data once, before two trainings race to do it.
 python -m htr.data.synthetic generate --root data/synthetic
 
-train_arm() {
+stage_arm() {
     local arm=$1; shift
-    if [[ -f runs/$arm/metrics.json ]]; then echo "runs/$arm: trained (metrics.json exists)"; return; fi
+    if [[ -f checkpoints/next/$arm.ckpt ]]; then echo "checkpoints/next/$arm.ckpt: staged (not retrained)"; return; fi
     python train.py --config "configs/train/$arm.yaml" --run.wandb disabled "${device[@]}" "$@" > "runs/$arm.log" 2>&1
+    local best
+    best=$(python -c "import json; print(json.load(open('runs/$arm/metrics.json'))['best_checkpoint'])")
+    mkdir -p checkpoints/next docs/results/next
+    cp "runs/$arm/config.yaml" "docs/results/next/$arm-config.yaml"
+    cp "runs/$arm/metrics.json" "docs/results/next/$arm-metrics.json"
+    python -m tools.slim_checkpoint "$best" "checkpoints/next/$arm.ckpt"  # last: its presence marks the arm done
 }
 mkdir -p runs
 if (( side_by_side )); then
-    train_arm baseline "$@" & train_arm augmented "$@" & wait
+    for arm in "${arms[@]}"; do stage_arm "$arm" "$@" & done; wait
 else
-    train_arm baseline "$@"; train_arm augmented "$@"
+    for arm in "${arms[@]}"; do stage_arm "$arm" "$@"; done
 fi
 
+if [[ ! -f checkpoints/next/baseline.ckpt || ! -f checkpoints/next/augmented.ckpt ]]; then
+    echo "staged: $(ls checkpoints/next); commit checkpoints/next/ and docs/results/next/, then train the other arm"
+    exit 0
+fi
 for arm in baseline augmented; do
-    best=$(python -c "import json; print(json.load(open('runs/$arm/metrics.json'))['best_checkpoint'])")
-    python -m tools.slim_checkpoint "$best" "checkpoints/$arm.ckpt"
-    cp "runs/$arm/config.yaml" "docs/results/default/$arm-config.yaml"
-    cp "runs/$arm/metrics.json" "docs/results/default/$arm-metrics.json"
+    mv "checkpoints/next/$arm.ckpt" "checkpoints/$arm.ckpt"
+    mv "docs/results/next/$arm-config.yaml" "docs/results/default/$arm-config.yaml"
+    mv "docs/results/next/$arm-metrics.json" "docs/results/default/$arm-metrics.json"
 done
+rmdir checkpoints/next docs/results/next
 python evaluate.py checkpoints/baseline.ckpt checkpoints/augmented.ckpt --out docs/results/compare
 echo "shipped: checkpoints/{baseline,augmented}.ckpt; update docs/RESULTS.md, checkpoints/README.md, data/README.md"
