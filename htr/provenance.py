@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 UNKNOWN = "unknown"
+# What a run trained with W&B disabled records as its W&B id and name (recorded, not unknown).
+NO_WANDB = "none (W&B disabled)"
 
 
 def git_commit(root: Path | None = None) -> str:

@@ -22,7 +22,7 @@ from htr.data.readers import DatasetError
 from htr.errors import USER_OS_ERRORS, ConfigError, HTRError, UsageError, run_main
 from htr.io import write_json
 from htr.model.module import CheckpointError, HTRModule, read_checkpoint
-from htr.provenance import git_commit
+from htr.provenance import NO_WANDB, git_commit
 from htr.train.callbacks import TrainingHistory
 from htr.train.wandb_run import STATE_FILE, ResumableWandbLogger
 
@@ -224,7 +224,7 @@ def fit_and_test(cli: HTRCLI) -> int:
         data.prepare_data()
     if not data.splits().get("train"):  # said before Lightning builds a loader from it
         raise DatasetError(f"{data.root}: no usable training samples (see the warnings above for what was skipped)")
-    model.run_info = dict(cli.run_info)
+    model.run_info = {**cli.run_info, "wandb_id": NO_WANDB, "wandb_name": NO_WANDB}
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger) and trainer.is_global_zero:
             model.run_info.update(wandb_id=logger.experiment.id, wandb_name=logger.experiment.name)
