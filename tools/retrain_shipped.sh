@@ -58,5 +58,5 @@ for arm in baseline augmented; do
     mv "docs/results/next/$arm-metrics.json" "docs/results/default/$arm-metrics.json"
 done
 rmdir checkpoints/next docs/results/next
-python evaluate.py checkpoints/baseline.ckpt checkpoints/augmented.ckpt --out docs/results/compare
+python evaluate.py checkpoints/baseline.ckpt checkpoints/augmented.ckpt --num_probes 64 --out docs/results/compare  # 64 probes, as docs/RESULTS.md quotes
 echo "shipped: checkpoints/{baseline,augmented}.ckpt; update docs/RESULTS.md, checkpoints/README.md, data/README.md"
