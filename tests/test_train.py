@@ -85,8 +85,9 @@ def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) 
 def test_shipped_checkpoints_name_their_provenance(arm: str) -> None:
     # What a report of a shipped checkpoint says agrees with the run records shipped beside it.
     root = Path(__file__).resolve().parents[1]
-    config = yaml.safe_load((root / "docs" / "results" / "default" / f"{arm}-config.yaml").read_text())
-    metrics = json.loads((root / "docs" / "results" / "default" / f"{arm}-metrics.json").read_text())
+    records = root / "docs" / "results" / "default"
+    config = yaml.safe_load((records / f"{arm}-config.yaml").read_text())
+    metrics = json.loads((records / f"{arm}-metrics.json").read_text())
     provenance = load_checkpoint(root / "checkpoints" / f"{arm}.ckpt").provenance
     assert "unknown" not in provenance.values(), provenance
     assert provenance["augmentation"] == config["data"]["augmentation"] and provenance["seed"] == config["seed_everything"]
