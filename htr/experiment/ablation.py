@@ -9,8 +9,9 @@ at the same number of samples, learning rate and seed. Each variant writes
 ``<results>/<variant>.json``; a variant with results is skipped, so an interrupted ablation
 resumes where it stopped. ``--table true`` prints the Markdown table of what exists.
 
-Each variant is ``{synthetic: {SyntheticConfig overrides}, augmentation: ..., init: ...}``;
-its training data is generated into ``<data_dir>/<fingerprint>/`` (train and val only), so
+Each variant is ``{synthetic: {SyntheticConfig overrides}, augmentation: ..., init: ...}``
+over the top-level ``synthetic`` and ``translation`` (a base generator that stays fixed when the
+code's defaults move on); its training data is generated into ``<data_dir>/<fingerprint>/`` (train and val only), so
 variants with the same generator settings share one set.
 """
 
@@ -44,6 +45,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--variants", type=dict[str, dict[str, Any]], default={"control": {}}, help="name: {synthetic: {...}, augmentation: ..., init: ...}")
     p.add_argument("--init", type=str, default="checkpoints/baseline.ckpt", help="checkpoint every variant starts from (a variant may set its own)")
     p.add_argument("--augmentation", type=str, default="none", help="training augmentation (a variant may set its own)")
+    p.add_argument("--synthetic", type=dict[str, Any], default={}, help="SyntheticConfig overrides under every variant's own (e.g. a fixed base generator)")
+    p.add_argument("--translation", type=dict[str, Any], default={}, help="Translation overrides under every variant's own")
     p.add_argument("--samples", type=int, default=40000, help="training words seen (one pass over a set of this size)")
     p.add_argument("--n_val", type=int, default=300, help="validation words generated with each variant")
     p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (warm-up, then cosine to 2 %)")
@@ -96,9 +99,9 @@ def variant_settings(cfg: Any, name: str) -> dict[str, Any]:
     if spec.get("against", "control") not in cfg.variants:
         raise ValueError(f"variants.{name}.against: no variant named {spec['against']!r}")
     return {
-        "synthetic": dict(spec.get("synthetic") or {}),
+        "synthetic": {**cfg.synthetic, **(spec.get("synthetic") or {})},
         "augmentation": spec.get("augmentation", cfg.augmentation),
-        "translation": dict(spec.get("translation") or {}),
+        "translation": {**cfg.translation, **(spec.get("translation") or {})},
         "init": spec.get("init", cfg.init),
         "description": spec.get("description", ""),
         "against": spec.get("against", "control"),  # the variant its difference is taken from

@@ -71,9 +71,10 @@ class SyntheticConfig:
     # Letter shapes beyond the fonts' (htr/data/synthetic/strokes.py): share of writers whose
     # strokes are redrawn along their centre line with a round pen, the largest centre-line
     # displacement (fraction of the size), and share of print-font writers who join letters.
-    p_restroke: float = 0.0
+    # Half and half: measured by ablation (data/README.md), 0 and 0 give the fonts-only generator.
+    p_restroke: float = 0.5
     restroke_jitter: float = 0.04
-    p_connect: float = 0.0
+    p_connect: float = 0.5
     # Text as in prose: share of words with punctuation attached ("said," "Roy's" "Mr.").
     p_attached: float = 0.0
 
