@@ -16,7 +16,6 @@ import yaml
 from conftest import ROOT
 from htr.errors import HTRError
 from htr.experiment import ablation, study
-from htr.experiment.evaluate import check_extra_sets, eval_data
 from htr.train.cli import HTRCLI, make_cli
 
 CONFIGS = ROOT / "configs"
@@ -51,13 +50,9 @@ def check_study(argv: list[str]) -> None:
 
 def check_ablation(path: Path) -> None:
     cfg = ablation.build_parser().parse_args(["--config", str(path)])
-    check_extra_sets(cfg.eval_sets, "eval_sets")
+    ablation.check_data_settings(cfg)
     for name in cfg.variants:
-        try:
-            recipe = ablation.variant_settings(cfg, name)
-        except ValueError as err:
-            raise HTRError(str(err)) from None
-        eval_data({k: recipe[k] for k in ("synthetic", "translation", "augmentation")}, option=f"variants.{name}")
+        recipe = ablation.variant_settings(cfg, name)
         assert (ROOT / recipe["init"]).is_file(), f"variants.{name}.init: {recipe['init']} not found"
 
 

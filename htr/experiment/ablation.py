@@ -31,7 +31,7 @@ from htr.data.datamodule import WordDataModule
 from htr.diagnostics.scorer import CRNNScorer
 from htr.diagnostics.settings import DiagnosticsSettings
 from htr.errors import ConfigError, UsageError, at_least, positive, run_main
-from htr.experiment.evaluate import check_extra_sets, evaluate_extra_sets, resolve_device
+from htr.experiment.evaluate import check_extra_sets, eval_data, evaluate_extra_sets, resolve_device
 from htr.experiment.figures import markdown_rows
 from htr.io import atomic_write_bytes, write_json
 from htr.model.module import load_checkpoint, read_checkpoint
@@ -222,6 +222,20 @@ def write_table(path: Path, table: str) -> None:
     atomic_write_bytes(path, (text[: start + len(TABLE_START)] + table.strip() + "\n" + text[end:]).encode("utf-8"))
 
 
+def check_data_settings(cfg: Any) -> None:
+    """Raise an ``HTRError`` naming the key for a bad evaluation set, probe set or variant: a bad
+    setting stops the ablation before any run, not hours in."""
+    check_extra_sets(cfg.eval_sets, "eval_sets")
+    if cfg.probes is not None:
+        eval_data(cfg.probes, option="probes")
+    for name in cfg.variants:
+        try:
+            recipe = variant_settings(cfg, name)
+        except ValueError as err:  # its message names the variant's key
+            raise UsageError(str(err)) from None
+        eval_data({k: recipe[k] for k in ("synthetic", "translation", "augmentation")}, option=f"variants.{name}")
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the variants without results (or print the table); bad input raises an ``HTRError``
     before any variant trains (see ``htr.errors.run_main``)."""
@@ -241,12 +255,7 @@ def main(args: list[str] | None = None) -> int:
         at_least(name, getattr(cfg, name), low)
     positive("lr", cfg.lr)
     resolve_device(cfg.device)
-    check_extra_sets(cfg.eval_sets, "eval_sets")
-    for name in cfg.variants:  # a bad variant stops the ablation before any run, not hours in
-        try:
-            variant_settings(cfg, name)
-        except ValueError as err:  # its message names the variant's key
-            raise UsageError(str(err)) from None
+    check_data_settings(cfg)
     todo = list(cfg.only) if cfg.only else list(cfg.variants)  # in the order asked for
     pending = [name for name in todo if not (Path(cfg.results) / f"{name}.json").is_file()]
     for init in dict.fromkeys(variant_settings(cfg, name)["init"] for name in pending):  # their starting checkpoints, likewise
