@@ -11,8 +11,8 @@ resumes where it stopped. ``--table true`` prints the Markdown table of what exi
 
 Each variant is ``{synthetic: {SyntheticConfig overrides}, augmentation: ..., init: ...}``
 over the top-level ``synthetic`` and ``translation`` (a base generator that stays fixed when the
-code's defaults move on); its training data is generated into ``<data_dir>/<fingerprint>/`` (train and val only), so
-variants with the same generator settings share one set.
+code's defaults move on); its training data is generated into ``<data_dir>/<fingerprint>/``
+(train and val only), so variants with the same generator settings share one set.
 """
 
 from __future__ import annotations
