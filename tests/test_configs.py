@@ -16,28 +16,18 @@ import yaml
 from conftest import ROOT
 from htr.errors import HTRError
 from htr.experiment import ablation, study
-from htr.train.cli import HTRCLI, make_cli
+from htr.train.cli import ParseOnlyCLI, make_cli
 
 CONFIGS = ROOT / "configs"
 STUDY = CONFIGS / "study" / "study.yaml"
 # Study overlays, documented as `--config configs/study/study.yaml --config <overlay>`.
-OVERLAYS = {"study-iam.yaml", "study-short.yaml"}
-# Keys whose children are names the config chooses (arms, sets, variants), not settings: a changed name is no typo.
-NAMED = {"arms", "extra_sets", "eval_sets", "variants"}
-
-
-class ParseOnly(HTRCLI):
-    """train.py's CLI up to the model, data module and callbacks: no W&B run, no Trainer."""
-
-    def before_instantiate_classes(self) -> None:
-        pass
-
-    def instantiate_trainer(self, **kwargs: Any) -> None:  # type: ignore[override]
-        return None
+OVERLAYS = {"study-iam.yaml", "study-short.yaml", "study-shapes-budget.yaml"}
+# Keys whose children are names the config chooses (arms, sets, variants, runs), not settings: a changed name is no typo.
+NAMED = {"arms", "extra_sets", "eval_sets", "variants", "trained"}
 
 
 def check_train(args: list[str]) -> None:
-    make_cli(args, ParseOnly)
+    make_cli(args, ParseOnlyCLI)
 
 
 def check_study(argv: list[str]) -> None:

@@ -140,3 +140,32 @@ def test_parallel_study_with_the_centred_arm_and_an_extra_set(tmp_path: Path) ->
         assert training["precision"] == "32-true" and "still_falling" not in training  # no 10 %-rule flag any more
     assert list((words / ".crops").glob("*.index.npy"))  # the data's crop cache, made once for both runs
     assert (tmp_path / "results" / "README.md").is_file()
+
+
+def test_a_run_trained_elsewhere_is_evaluated_not_retrained_and_must_match_the_recipe(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    words = write_folder_dataset(tmp_path / "words", WORDS)
+    args = [*study_args(tmp_path, {"source": "folder", "root": str(words), "batch_size": 8}), "--seeds", "[0]", "--report", "false"]
+    assert main([*args, "--only", "[baseline-s0]"]) == 0
+    first = json.loads((tmp_path / "results" / "runs" / "baseline-s0.json").read_text())
+    record = tmp_path / "runs" / "baseline-s0" / "metrics.json"
+    trained = {"checkpoint": first["checkpoint"], "training": str(record)}
+
+    # A second study (own results and run folders) takes that training as its baseline-s0: evaluated, not trained.
+    other = [*args, "--run_dir", str(tmp_path / "runs-2"), "--results", str(tmp_path / "results-2"), "--only", "[baseline-s0]"]
+    with caplog.at_level(logging.INFO, logger="htr.study"):
+        assert main([*other, "--trained", json.dumps({"baseline-s0": trained})]) == 0
+    assert "baseline-s0: trained outside the study" in caplog.text and not (tmp_path / "runs-2" / "baseline-s0").exists()
+    second = json.loads((tmp_path / "results-2" / "runs" / "baseline-s0.json").read_text())
+    assert second["checkpoint"] == first["checkpoint"] and second["test"] == first["test"]
+    assert second["training"]["val_cer_history"] == json.loads(record.read_text())["val_cer_history"] == first["training"]["val_cer_history"]
+
+    # Not that run's recipe (another arm's model, another seed, a missing record): one line, before anything runs.
+    for name, spec, expected in [
+        ("blurpool-s0", trained, r"trained\.blurpool-s0: .* was not trained as this run \(model\.pooling: 'max', the run's 'blur'; arm: 'baseline', the run's 'blurpool'\)"),
+        ("baseline-s1", trained, r"trained\.baseline-s1: .*\(data\.seed: 0, the run's 1; seed: 0, the run's 1\); drop it from trained:"),
+        ("baseline-s0", {**trained, "training": str(tmp_path / "nope.json")}, r"trained\.baseline-s0\.training: .*nope\.json not found"),
+        ("noise-s0", trained, r"trained\.noise-s0: not a run of this study"),
+    ]:
+        with pytest.raises(ConfigError, match=expected):
+            main([*other, "--seeds", "[0, 1]", "--trained", json.dumps({name: spec})])
+    assert not (tmp_path / "runs-2" / "baseline-s1").exists()

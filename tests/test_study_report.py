@@ -138,6 +138,29 @@ def test_budget_check_compares_each_arm_within_cer_and_seed_sd(study_out: tuple[
     assert budget_comparisons(cfg, table)["baseline"][0].outside() == ["diag/off_ink_evidence"]
 
 
+def test_a_one_seed_budget_check_takes_its_shortcut_tolerances_from_another_studys_seeds(study_out: tuple[Path, dict], tmp_path: Path) -> None:
+    out, table = study_out
+    results = tmp_path / "one-seed"
+    (results / "runs").mkdir(parents=True)
+    for f in ("runs/baseline-s0.json", "runs/baseline-s0.npz", "probes.npz", "probes.json"):
+        shutil.copy(out / f, results / f)
+    sd = table["baseline"]["diag/off_ink_evidence"][1]
+    budget_run(results, "baseline-s0-e16", "baseline-s0", {("diagnostics", "off_ink_evidence"): 1.01 * sd})
+    sets = json.dumps({"real_words": {"data": {"source": "folder", "root": "data/real-words"}, "split": "all"}})
+    args = ["--config", str(ROOT / "configs" / "study" / "study.yaml"), "--results", str(results), "--seeds", "[0]", "--extra_sets", sets]
+    one_seed = build_parser().parse_args(args)
+    # One seed has no sd: the shortcut scores cannot be judged ...
+    pair = budget_comparisons(one_seed, aggregate(one_seed))["baseline"][0]
+    assert "diag/off_ink_evidence" in pair.unknown() and pair.outside() == []
+    # ... unless the check borrows the spread of a study at several seeds: there 1.01 sd is outside it.
+    borrowed = build_parser().parse_args([*args, "--budget_check", json.dumps({"epochs": 16, "arms": ["baseline"], "sd_results": str(out)})])
+    pair = budget_comparisons(borrowed, aggregate(borrowed))["baseline"][0]
+    tolerance = {k: tol for k, _, _, tol in pair.rows}
+    assert pair.outside() == ["diag/off_ink_evidence"] and tolerance["diag/off_ink_evidence"] == sd
+    write_study_report(borrowed, aggregate(borrowed))
+    assert f"sd over its recipe seeds in the study of `{out}`." in (results / "README.md").read_text()
+
+
 def test_training_time_is_averaged_only_over_runs_of_one_device(study_out: tuple[Path, dict], tmp_path: Path) -> None:
     out, _ = study_out
     shutil.copytree(out, tmp_path / "results")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -36,7 +37,7 @@ from htr.experiment.evaluate import check_extra_sets, eval_data, evaluate_extra_
 from htr.experiment.launcher import SlurmSettings, submit_runs, wait_for
 from htr.experiment.study_report import BudgetCheck, aggregate, run_name, write_study_report
 from htr.io import write_json, write_npz
-from htr.model.module import load_checkpoint
+from htr.model.module import load_checkpoint, read_checkpoint
 
 log = logging.getLogger("htr.study")
 QUICK_CONFIG = "configs/study/study-quick.yaml"  # relative to the current folder, like the arm configs
@@ -69,12 +70,36 @@ def build_parser() -> ArgumentParser:
         "--budget_check", type=BudgetCheck | None, default=None,
         help="longer runs beside the recipe's, e.g. {epochs: 16, arms: [baseline, augmented], seeds: [0]}: runs <arm>-s<seed>-e16; the report says whether the recipe's budget suffices",
     )
+    p.add_argument(
+        "--trained", type=dict[str, TrainedRun], default={},
+        help="runs trained outside the study, evaluated as these runs instead of trained again, e.g. "
+        "{baseline-s0: {checkpoint: checkpoints/baseline.ckpt, training: docs/results/default/baseline-metrics.json}}; "
+        "each must have been trained with the run's recipe (checked)",
+    )
     p.add_argument("--report", type=bool, default=True, help="write the study report when the runs are done")
     diagnostics_settings.add_arguments(p)
     p.add_argument("--only", type=list[str] | None, default=None, help="run only these <arm>-s<seed> (or <arm>-s<seed>-e<epochs>) names")
     p.add_argument("--report_only", type=bool, default=False, help="just aggregate the results that exist")
     p.add_argument("--quick", type=bool, default=False, help=f"use {QUICK_CONFIG} (minutes)")
     return p
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run trained outside the study (e.g. the shipped pair, by tools/retrain_shipped.sh): its
+    checkpoint and its training's ``metrics.json`` (epochs, val CER per epoch, wall time). The study
+    evaluates it as one of its runs; :func:`recipe_differences` checks it was trained as that run."""
+
+    checkpoint: str
+    training: str
+
+    @classmethod
+    def from_config(cls, spec: Any) -> TrainedRun:
+        return spec if isinstance(spec, cls) else cls(**{k: getattr(spec, k) for k in cls.__dataclass_fields__})
+
+
+# Settings that change how a run is fed or evaluated, not what it learns: a run trained elsewhere may differ in them.
+NOT_RECIPE = {"num_workers", "eval_batch_size", "cache_crops", "cache_dir", "test_split", "test_augmentation", "validate_images"}
 
 
 class StudyError(HTRError, RuntimeError):
@@ -155,10 +180,17 @@ def stop_training(grace_s: float) -> None:
 
 
 def run_one(cfg: Any, run: PlannedRun, ignore_signal: int | None = None) -> str:
-    """Train and evaluate one run unless its results exist; returns its results JSON (what a run's job returns)."""
+    """Train and evaluate one run unless its results exist (a run in ``trained`` is only evaluated);
+    returns its results JSON (what a run's job returns)."""
     path = Path(cfg.results) / "runs" / f"{run.name}.json"
     if not path.is_file():
-        evaluate_run(cfg, run.name, train_run(cfg, run, ignore_signal), study_probes(cfg))
+        if run.name in cfg.trained:
+            trained = TrainedRun.from_config(cfg.trained[run.name])
+            log.info("%s: trained outside the study (%s); evaluated", run.name, trained.checkpoint)
+            ckpt, training = Path(trained.checkpoint), Path(trained.training)
+        else:
+            ckpt, training = train_run(cfg, run, ignore_signal), Path(cfg.run_dir) / run.name / "metrics.json"
+        evaluate_run(cfg, run.name, ckpt, training, study_probes(cfg))
     log.info("%s: done", run.name)
     return str(path)
 
@@ -174,14 +206,14 @@ def study_probes(cfg: Any) -> ProbeSet:
     return probes
 
 
-def evaluate_run(cfg: Any, name: str, ckpt: Path, probes: ProbeSet) -> dict[str, Any]:
+def evaluate_run(cfg: Any, name: str, ckpt: Path, training: Path, probes: ProbeSet) -> dict[str, Any]:
     """Metrics on every split (+ noisy split, + extra sets) and the diagnostics (on the probes
-    placed as this model reads words); the training record; relevance maps to an NPZ."""
+    placed as this model reads words); the training record (train.py's ``metrics.json``,
+    ``training``); relevance maps to an NPZ."""
     start = time.perf_counter()
     device = resolve_device(cfg.device)
     module = load_checkpoint(ckpt)
     data = eval_data(cfg.data, module, num_workers=0)  # in process: no loader workers
-    training = Path(cfg.run_dir) / name / "metrics.json"
     out: dict[str, Any] = {
         "run": name, "checkpoint": str(ckpt), "hparams": dict(module.hparams), "provenance": module.provenance,
         "training": {k: v for k, v in json.loads(training.read_text()).items() if k != "best_checkpoint"} if training.is_file() else {},
@@ -225,16 +257,67 @@ def check_config(cfg: Any) -> None:
     eval_data(cfg.data, num_workers=0)
     check_extra_sets(cfg.extra_sets)
     resolve_device(cfg.device)
+    check_trained(cfg)
+
+
+def check_trained(cfg: Any) -> None:
+    """Each ``trained`` entry names a run of the study and was trained with that run's recipe."""
+    planned = {run.name: run for run in planned_runs(cfg)}
+    for name, spec in cfg.trained.items():
+        if name not in planned:
+            raise ConfigError(f"trained.{name}", f"not a run of this study (its runs: {', '.join(planned)})")
+        trained = TrainedRun.from_config(spec)
+        if not Path(trained.training).is_file():
+            raise ConfigError(f"trained.{name}.training", f"{trained.training} not found (the training's metrics.json, train.py's runs/<name>/metrics.json)")
+        differences = recipe_differences(cfg, planned[name], trained)
+        if differences:
+            raise ConfigError(
+                f"trained.{name}", f"{trained.checkpoint} was not trained as this run ({'; '.join(differences)}); drop it from trained: and the study trains the run",
+            )
+
+
+def recipe_differences(cfg: Any, run: PlannedRun, trained: TrainedRun) -> list[str]:
+    """How a checkpoint's training differs from what the study would train as ``run``: model and
+    data settings (not those in :data:`NOT_RECIPE`), arm, seed and epochs; empty where it matches."""
+    from htr.train.cli import ParseOnlyCLI, make_cli  # Lightning's CLI: only when a trained run is given
+
+    try:
+        ckpt = read_checkpoint(trained.checkpoint)
+    except HTRError as err:
+        raise ConfigError(f"trained.{run.name}.checkpoint", str(err)) from None
+    recipe = make_cli(train_command(cfg, run), ParseOnlyCLI)
+    record = json.loads(Path(trained.training).read_text())
+    provenance = ckpt.get("htr_run", {})
+    differences = []
+    for section, wanted, got in [
+        ("model", recipe.model.hparams, ckpt["hyper_parameters"]),
+        ("data", recipe.datamodule.hparams, ckpt.get("datamodule_hyper_parameters", {})),
+    ]:
+        for key in sorted(k for k in {*wanted, *got} if not k.startswith("_") and k not in NOT_RECIPE):
+            if wanted.get(key) != got.get(key):
+                differences.append(f"{section}.{key}: {got.get(key)!r}, the run's {wanted.get(key)!r}")
+    for key, wanted, got in [
+        ("arm", run.arm, provenance.get("arm")),
+        ("seed", recipe.config.seed_everything, provenance.get("seed")),
+        ("epochs", recipe.config.trainer.max_epochs, record.get("max_epochs")),
+    ]:
+        if wanted != got:
+            differences.append(f"{key}: {got!r}, the run's {wanted!r}")
+    return differences
+
+
+def planned_runs(cfg: Any) -> list[PlannedRun]:
+    """Every run of the study, seeds outer: a study cut short still has every arm at the seeds it
+    reached; the budget-check runs last (they compare with finished recipe runs)."""
+    check = BudgetCheck.from_config(cfg)
+    planned = [PlannedRun(arm, seed) for seed in cfg.seeds for arm in cfg.arms]
+    return planned + ([PlannedRun(arm, seed, check.epochs) for arm, seed in check.runs()] if check else [])
 
 
 def pending_runs(cfg: Any) -> list[PlannedRun]:
-    """The runs without results, seeds outer: a study cut short still has every arm at the seeds
-    it reached; the budget-check runs last (they compare with finished recipe runs)."""
-    check = BudgetCheck.from_config(cfg)
-    planned = [PlannedRun(arm, seed) for seed in cfg.seeds for arm in cfg.arms]
-    planned += [PlannedRun(arm, seed, check.epochs) for arm, seed in check.runs()] if check else []
+    """The runs without results (of ``only``, where given), in :func:`planned_runs` order."""
     todo = []
-    for run in planned:
+    for run in planned_runs(cfg):
         if cfg.only and run.name not in cfg.only:
             continue
         if (Path(cfg.results) / "runs" / f"{run.name}.json").is_file():

@@ -6,6 +6,7 @@ Reads only what the study runner wrote under ``<results>/runs/`` (``<arm>-s<seed
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import html
 import json
@@ -118,12 +119,15 @@ class BudgetCheck:
     (``--trainer.max_epochs``) at each of ``seeds``, as run ``<arm>-s<seed>-e<epochs>`` beside its
     recipe run ``<arm>-s<seed>``. The recipe's budget suffices for an arm if, from the recipe run to
     the longer one, every CER moves by at most ``cer_points`` percentage points and every shortcut
-    score by at most that arm's sd over the study's seeds (:func:`budget_comparisons`)."""
+    score by at most that arm's sd over the study's seeds (:func:`budget_comparisons`), or over the
+    seeds of the study in ``sd_results`` (a results folder: a study run at one seed borrows the seed
+    spread of one run at several)."""
 
     epochs: int
     arms: list[str]
     seeds: list[int] = field(default_factory=lambda: [0])
     cer_points: float = 0.3
+    sd_results: str | None = None
 
     @classmethod
     def from_config(cls, cfg: Any) -> BudgetCheck | None:
@@ -328,10 +332,16 @@ def budget_keys(cfg: Any) -> list[str]:
 
 def budget_comparisons(cfg: Any, table: Table) -> dict[str, list[BudgetComparison]]:
     """Per budget-check arm, its (recipe run, longer run) pairs whose results both exist; CER may move by
-    ``cer_points``, a shortcut score by the arm's sd over the study's seeds (``table``)."""
+    ``cer_points``, a shortcut score by the arm's sd over the study's seeds (``table``; over those of
+    ``sd_results`` where the check names one)."""
     check = BudgetCheck.from_config(cfg)
     if check is None:
         return {}
+    if check.sd_results is not None:
+        spread = copy.copy(cfg)  # the other study's recipe runs, at every seed it has
+        spread.results = check.sd_results
+        spread.seeds = sorted({int(m.group(1)) for f in (Path(check.sd_results) / "runs").glob("*.json") if (m := re.search(r"-s(\d+)\.json$", f.name))})
+        table = aggregate(spread)
     runs = Path(cfg.results) / "runs"
     diag = DiagnosticsSettings.from_config(cfg)
     out: dict[str, list[BudgetComparison]] = {}
@@ -413,7 +423,8 @@ def budget_intro(cfg: Any) -> str:
     return (
         f"Does the recipe's training budget suffice? The budget check trains {', '.join(check.arms)} (seed {seeds}) for {check.epochs} epochs "
         f"beside their recipe runs (`<arm>-s<seed>-e{check.epochs}`) and compares each pair: the recipe's budget suffices for an arm if every CER "
-        f"changes by at most {check.cer_points:.2f} points and every shortcut score by at most the arm's sd over its {len(cfg.seeds)} recipe seeds."
+        f"changes by at most {check.cer_points:.2f} points and every shortcut score by at most the arm's sd over "
+        + (f"its recipe seeds in the study of `{check.sd_results}`." if check.sd_results is not None else f"its {len(cfg.seeds)} recipe seeds.")
     )
 
 

@@ -171,6 +171,17 @@ def run_tags(cfg: Any) -> list[str]:
     return [f"augmentation:{cfg.data.augmentation}", f"pooling:{cfg.model.pooling}", f"seed:{cfg.seed_everything}"]
 
 
+class ParseOnlyCLI(HTRCLI):
+    """train.py's CLI up to the model, data module and callbacks: no W&B run, no Trainer. What a
+    command would train, without training it (the config tests; a study's runs trained elsewhere)."""
+
+    def before_instantiate_classes(self) -> None:
+        pass
+
+    def instantiate_trainer(self, **kwargs: Any) -> None:  # type: ignore[override]
+        return None
+
+
 def make_cli(args: list[str] | None, cli_class: type[HTRCLI] = HTRCLI) -> HTRCLI:
     """train.py's parsed and instantiated CLI (common.yaml first, then ``args``); ``cli_class`` may
     stop short of a Trainer (the config tests parse every config without training)."""
