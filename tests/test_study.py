@@ -169,3 +169,10 @@ def test_a_run_trained_elsewhere_is_evaluated_not_retrained_and_must_match_the_r
         with pytest.raises(ConfigError, match=expected):
             main([*other, "--seeds", "[0, 1]", "--trained", json.dumps({name: spec})])
     assert not (tmp_path / "runs-2" / "baseline-s1").exists()
+
+
+def test_study_names_a_budget_check_spread_folder_without_results(tmp_path: Path) -> None:
+    args = [*study_args(tmp_path, {"source": "folder", "root": str(tmp_path)}), "--budget_check", json.dumps({"epochs": 2, "arms": ["baseline"], "sd_results": str(tmp_path / "nope")})]
+    with pytest.raises(ConfigError, match=r"budget_check\.sd_results: .*nope: no study results there"):
+        main(args)
+    assert not (tmp_path / "runs").exists()

@@ -361,6 +361,8 @@ def run_study(cfg: Any, argv: list[str] | None = None) -> int:
     unknown = [arm for arm in (check.arms if check else []) if arm not in cfg.arms]
     if unknown:
         raise ConfigError("budget_check.arms", f"{', '.join(unknown)} not among the study's arms ({', '.join(cfg.arms)})")
+    if check and check.sd_results is not None and not (Path(check.sd_results) / "runs").is_dir():
+        raise ConfigError("budget_check.sd_results", f"{check.sd_results}: no study results there (no runs/ folder); name the results folder of a study at several seeds, e.g. docs/results")
     todo = [] if cfg.report_only else pending_runs(cfg)
     if todo:
         prepare_shared(cfg)
