@@ -142,6 +142,7 @@ def test_parallel_study_with_the_centred_arm_and_an_extra_set(tmp_path: Path) ->
     assert (tmp_path / "results" / "README.md").is_file()
 
 
+@pytest.mark.slow
 def test_a_run_trained_elsewhere_is_evaluated_not_retrained_and_must_match_the_recipe(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     words = write_folder_dataset(tmp_path / "words", WORDS)
     args = [*study_args(tmp_path, {"source": "folder", "root": str(words), "batch_size": 8}), "--seeds", "[0]", "--report", "false"]
