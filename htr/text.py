@@ -7,7 +7,7 @@ Log-probabilities are laid out (batch, time, classes) throughout the project.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -180,3 +180,37 @@ def text_log_score(log_probs: torch.Tensor, texts: Sequence[str], charset: Chars
     if len(texts) != batch:
         raise ValueError(f"{len(texts)} texts for a batch of {batch}")
     return -ctc_nll(log_probs.float(), texts, charset)
+
+
+def char_edits(truth: str, reading: str) -> list[tuple[str, str]]:
+    """The character errors of ``reading`` against ``truth`` along one minimal (Levenshtein)
+    alignment, in reading order: ``(true, read)`` for a substitution, ``(true, "")`` for a
+    character left out, ``("", read)`` for one added. Their count is the edit distance, i.e. the
+    numerator of the CER; among equally short alignments substitutions are preferred."""
+    n, m = len(truth), len(reading)
+    cost = np.zeros((n + 1, m + 1), np.int32)
+    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i, j] = min(cost[i - 1, j - 1] + (truth[i - 1] != reading[j - 1]), cost[i - 1, j] + 1, cost[i, j - 1] + 1)
+    edits: list[tuple[str, str]] = []
+    i, j = n, m
+    while i or j:
+        if i and j and cost[i, j] == cost[i - 1, j - 1] + (truth[i - 1] != reading[j - 1]):
+            if truth[i - 1] != reading[j - 1]:
+                edits.append((truth[i - 1], reading[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and cost[i, j] == cost[i - 1, j] + 1:
+            edits.append((truth[i - 1], ""))
+            i -= 1
+        else:
+            edits.append(("", reading[j - 1]))
+            j -= 1
+    return edits[::-1]
+
+
+def error_counts(texts: Sequence[str], readings: Sequence[str]) -> Counter[tuple[str, str]]:
+    """How often each character error (:func:`char_edits`) occurs over a set of words."""
+    if len(texts) != len(readings):
+        raise ValueError(f"{len(texts)} texts but {len(readings)} readings")
+    return Counter(edit for truth, reading in zip(texts, readings) for edit in char_edits(truth, reading))

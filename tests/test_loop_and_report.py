@@ -14,6 +14,7 @@ from conftest import chromium_dom, chromium_or_skip, train_args
 from htr.experiment.evaluate import main as evaluate_main
 from htr.model.module import load_checkpoint
 from htr.provenance import git_commit
+from htr.text import error_counts
 from htr.train.cli import main as train_main
 from wandb_offline import latest_offline_run, read_artifacts, read_history, read_run
 
@@ -145,6 +146,11 @@ def test_evaluate_writes_the_comparison_report(two_runs: tuple[Path, Path, Path]
     page = (out / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 6 and "<th></th><th>base</th><th>aug</th>" in page
     assert "real_handwriting (300 words)" in page
+    # Each model's character errors on each real set; their counts add up to its CER's numerator.
+    assert "<h2>Character errors" in page and "<h3>real_words</h3>" in page
+    for m in metrics.values():
+        edits = error_counts(REAL_WORDS, m["readings"]["real_words"])
+        assert sum(edits.values()) == round(m["real_words"]["cer"] * sum(map(len, REAL_WORDS)))
 
     # Provenance: which checkpoints, trained how, by which run; and the evaluation's settings.
     base_run = read_run(latest_offline_run(base))

@@ -16,7 +16,9 @@ from htr.data.synthetic import SyntheticConfig, render_sample, split_writer
 from htr.data.synthetic.strokes import centre_line_segments, draw_segments, restroke, thin
 from htr.data.synthetic.text import attach_punctuation, label_ok, sample_text
 from htr.data.synthetic.writer import NO_HAND, Hand, _ink_glyphs
+from htr.experiment.compare import error_rows
 from htr.experiment.figures import word_cer, worst_read_strip
+from htr.text import char_edits, error_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,6 +209,36 @@ def test_word_cer_and_the_worst_read_strip():
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
     assert [t.splitlines()[0] for t in titles] == ["true: 'word'", "true: 'of'"]  # mean CER 0.625, then 0.25
     assert "a: 'xxxx'" in titles[0] and "b: 'wxrd'" in titles[0]
+
+
+def test_char_edits_are_a_minimal_alignment():
+    assert char_edits("kitten", "sitting") == [("k", "s"), ("e", "i"), ("", "g")]
+    assert char_edits("and", "nd") == [("a", "")] and char_edits("the", "the") == []
+    assert char_edits("", "ab") == [("", "a"), ("", "b")] and char_edits("of", "") == [("o", ""), ("f", "")]
+    # Their number is the CER's numerator (torchmetrics' edit distance) on random words.
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        truth = "".join(rng.choice(list("aeint"), int(rng.integers(1, 8))))
+        reading = "".join(rng.choice(list("aeint"), int(rng.integers(0, 8))))
+        edits = char_edits(truth, reading)
+        assert len(edits) == round(word_cer(reading, truth) * len(truth)), (truth, reading)
+        # Letters left out and added balance the two lengths; what is left out was in the truth.
+        left_out, added = [t for t, r in edits if not r], [r for t, r in edits if not t]
+        assert len(truth) - len(left_out) + len(added) == len(reading)
+        assert all(truth.count(c) >= left_out.count(c) for c in set(left_out))
+
+
+def test_error_rows_count_each_models_character_errors():
+    texts = ["and", "the", "ate"]
+    readings = {"a": ["nd", "tle", "ate"], "b": ["anl", "the", "atte"]}
+    assert error_counts(texts, readings["a"]) == {("a", ""): 1, ("h", "l"): 1}
+    header, rows = error_rows(["a", "b"], texts, readings, top=3)
+    assert header == ["errors", "a", "b"]
+    assert rows[:3] == [["substituted", "1", "1"], ["left out", "1", "0"], ["added", "0", "1"]]
+    assert rows[3][0] == "#1" and rows[3][2] in ("d → l: 1 (50 %)", "t added: 1 (50 %)")
+    assert {rows[3][1], rows[4][1]} == {"a left out: 1 (50 %)", "h → l: 1 (50 %)"} and len(rows) == 5
+    with pytest.raises(ValueError, match="3 texts but 2 readings"):
+        error_counts(texts, ["and", "the"])
 
 
 @pytest.mark.slow

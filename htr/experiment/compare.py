@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from htr.experiment.figures import (
     worst_read_strip,
 )
 from htr.io import atomic_write_bytes
+from htr.text import error_counts
 
 
 def table_scores(ref: ShortcutScores) -> list[tuple[str, Callable[[ShortcutScores], float | None], Unit, str]]:
@@ -94,6 +96,30 @@ def recognition_rows(names: list[str], metrics: dict[str, dict[str, Any]]) -> tu
     return ["split", "metric", *names, *[difference_header(o, ref) for o in others]], rows
 
 
+def edit_label(edit: tuple[str, str]) -> str:
+    """One character error as the report writes it: ``a → n``, ``e left out``, ``i added``."""
+    truth, read = edit
+    return f"{truth} → {read}" if truth and read else f"{truth} left out" if truth else f"{read} added"
+
+
+def error_rows(names: list[str], texts: list[str], readings: dict[str, list[str]], top: int = 10) -> tuple[list[str], list[list[str]]]:
+    """Each model's most frequent character errors on one set (count and share of its errors), and
+    how its errors split into substitutions, letters left out and letters added."""
+    counts = {n: error_counts(texts, readings[n]) for n in names if n in readings}
+    rows = []
+    for kind, test in (("substituted", lambda e: e[0] and e[1]), ("left out", lambda e: not e[1]), ("added", lambda e: not e[0])):
+        rows.append([kind, *[str(sum(c for e, c in counts[n].items() if test(e))) for n in counts]])
+    ranked = {n: counts[n].most_common(top) for n in counts}
+    for rank in range(top):
+        cells = []
+        for n in counts:
+            total = sum(counts[n].values())
+            cells.append(f"{edit_label(ranked[n][rank][0])}: {ranked[n][rank][1]} ({100 * ranked[n][rank][1] / total:.0f} %)" if rank < len(ranked[n]) else "")
+        if any(cells):
+            rows.append([f"#{rank + 1}", *cells])
+    return ["errors", *counts], rows
+
+
 def score_rows(names: list[str], diagnoses: dict[str, Diagnosis]) -> tuple[list[str], list[list[str]]]:
     """Shortcut scores in the units of the reports and docs/RESULTS.md, with the differences to the reference model."""
     ref = reference_model(names)
@@ -149,10 +175,16 @@ def write_report(
     sections = save_figures(out, figures)
     rec_header, rec_rows = recognition_rows(names, metrics)
     sc_header, sc_rows = score_rows(names, diagnoses)
+    errors = "".join(
+        f"<h3>{html.escape(set_name)}</h3>{html_table(*error_rows(names, entry['texts'], entry['readings']), text=True)}" for set_name, entry in (words or {}).items()
+    )
+    if errors:
+        errors = "<h2>Character errors (real sets; true → read, over one minimal alignment)</h2>" + errors
     settings = {"probe texts": f"{len(probes)} ({', '.join(probes.texts[:12])}{'…' if len(probes) > 12 else ''})", **(settings or {})}
     body = f"""<h2>Models</h2>{provenance_table(names, metrics)}
 <h2>Settings</h2>{settings_list(settings)}
 <h2>Recognition</h2>{html_table(rec_header, rec_rows)}
+{errors}
 <h2>Shortcut scores (probe set)</h2>{html_table(sc_header, sc_rows, wrap=(len(sc_header) - 1,))}
 <h2>Figures</h2>{sections}"""
     page = html_page(title, body)
