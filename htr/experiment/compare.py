@@ -109,14 +109,9 @@ def error_rows(names: list[str], texts: list[str], readings: dict[str, list[str]
     rows = []
     for kind, test in (("substituted", lambda e: e[0] and e[1]), ("left out", lambda e: not e[1]), ("added", lambda e: not e[0])):
         rows.append([kind, *[str(sum(c for e, c in counts[n].items() if test(e))) for n in counts]])
-    ranked = {n: counts[n].most_common(top) for n in counts}
-    for rank in range(top):
-        cells = []
-        for n in counts:
-            total = sum(counts[n].values())
-            cells.append(f"{edit_label(ranked[n][rank][0])}: {ranked[n][rank][1]} ({100 * ranked[n][rank][1] / total:.0f} %)" if rank < len(ranked[n]) else "")
-        if any(cells):
-            rows.append([f"#{rank + 1}", *cells])
+    ranked = {n: [f"{edit_label(e)}: {c} ({100 * c / c_all.total():.0f} %)" for e, c in c_all.most_common(top)] for n, c_all in counts.items()}
+    for rank in range(max(map(len, ranked.values()), default=0)):
+        rows.append([f"#{rank + 1}", *[cells[rank] if rank < len(cells) else "" for cells in ranked.values()]])
     return ["errors", *counts], rows
 
 
