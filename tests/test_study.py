@@ -170,6 +170,18 @@ def test_a_run_trained_elsewhere_is_evaluated_not_retrained_and_must_match_the_r
         with pytest.raises(ConfigError, match=expected):
             main([*other, "--seeds", "[0, 1]", "--trained", json.dumps({name: spec})])
     assert not (tmp_path / "runs-2" / "baseline-s1").exists()
+    # The study's epochs set the recipe runs' budget over the arm configs': a 1-epoch training is not a 2-epoch run,
+    # and is that run again where the study pins the recipe it was trained at.
+    with pytest.raises(ConfigError, match=r"trained\.baseline-s0: .*\(epochs: 1, the run's 2\)"):
+        main([*other, "--epochs", "2", "--trained", json.dumps({"baseline-s0": trained})])
+    assert main([*other, "--epochs", "1", "--results", str(tmp_path / "results-3"), "--trained", json.dumps({"baseline-s0": trained})]) == 0
+
+
+def test_study_refuses_a_budget_check_no_longer_than_its_recipe(tmp_path: Path) -> None:
+    args = [*study_args(tmp_path, {"source": "folder", "root": str(tmp_path)}), "--epochs", "16", "--budget_check", json.dumps({"epochs": 16, "arms": ["baseline"]})]
+    with pytest.raises(ConfigError, match=r"budget_check\.epochs: 16: not more than the recipe's 16 epochs \(epochs:\); .* e\.g\. 32"):
+        main(args)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_study_names_a_budget_check_spread_folder_without_results(tmp_path: Path) -> None:

@@ -87,11 +87,11 @@ def test_every_run_says_where_it_trained_and_the_budget_check_is_not_run_yet(stu
     # Each run's training row says where it trained (runs of one study may use different machines).
     for name, t in runs.items():
         assert any(r.startswith(f"| {name} | ") and f" | {t['device']} | " in r for r in rows), name
-    # No 10 %-rule flag any more; the budget check says it has not been run where no 16-epoch run exists.
+    # No 10 %-rule flag any more; the budget check says it has not been run where no 32-epoch run exists (twice the 16-epoch recipe).
     assert "converged" not in text.lower() and "still fell" not in text
     budget = text.split("## Training budget", 1)[1].split("## Every run", 1)[0]
-    assert "| baseline | – | not run yet | no results of baseline-s0-e16 |" in budget
-    assert "| augmented | – | not run yet | no results of augmented-s0-e16 |" in budget
+    assert "| baseline | – | not run yet | no results of baseline-s0-e32 |" in budget
+    assert "| augmented | – | not run yet | no results of augmented-s0-e32 |" in budget
     assert "![val_cer](val_cer.png)" in budget and (out / "val_cer.png").stat().st_size > 10_000
 
 
@@ -117,8 +117,11 @@ def test_budget_check_compares_each_arm_within_cer_and_seed_sd(study_out: tuple[
     budget_run(results, "augmented-s0-e16", "augmented-s0", {("test_unseen", "cer"): 0.0031})
     # The sets the stored runs were evaluated on (a set added to the config later is "not compared").
     sets = json.dumps({"real_words": {"data": {"source": "folder", "root": "data/real-words"}, "split": "all"}})
-    cfg = build_parser().parse_args(["--config", str(ROOT / "configs" / "study" / "study.yaml"), "--results", str(results), "--report_only", "true", "--extra_sets", sets])
-    assert BudgetCheck.from_config(cfg) == BudgetCheck(epochs=16, arms=["baseline", "augmented"], seeds=[0])
+    check = {"epochs": 16, "arms": ["baseline", "augmented"], "seeds": [0]}  # the stored runs' 8-epoch recipe, doubled
+    cfg = build_parser().parse_args(
+        ["--config", str(ROOT / "configs" / "study" / "study.yaml"), "--results", str(results), "--report_only", "true", "--extra_sets", sets, "--budget_check", json.dumps(check)]
+    )
+    assert BudgetCheck.from_config(cfg) == BudgetCheck(**check)
     table = aggregate(cfg)
     assert table["baseline"]["test/cer"] == study_out[1]["baseline"]["test/cer"]  # the longer runs are not in the means
     comparisons = budget_comparisons(cfg, table)
@@ -148,7 +151,7 @@ def test_a_one_seed_budget_check_takes_its_shortcut_tolerances_from_another_stud
     budget_run(results, "baseline-s0-e16", "baseline-s0", {("diagnostics", "off_ink_evidence"): 1.01 * sd})
     sets = json.dumps({"real_words": {"data": {"source": "folder", "root": "data/real-words"}, "split": "all"}})
     args = ["--config", str(ROOT / "configs" / "study" / "study.yaml"), "--results", str(results), "--seeds", "[0]", "--extra_sets", sets]
-    one_seed = build_parser().parse_args(args)
+    one_seed = build_parser().parse_args([*args, "--budget_check", json.dumps({"epochs": 16, "arms": ["baseline"]})])
     # One seed has no sd: the shortcut scores cannot be judged ...
     pair = budget_comparisons(one_seed, aggregate(one_seed))["baseline"][0]
     assert "diag/off_ink_evidence" in pair.unknown() and pair.outside() == []

@@ -48,6 +48,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--config", action="config")
     p.add_argument("--arms", type=dict[str, str], default={"baseline": "configs/train/baseline.yaml", "augmented": "configs/train/augmented.yaml"})
     p.add_argument("--seeds", type=list[int], default=[0, 1, 2])
+    p.add_argument(
+        "--epochs", type=int | None, default=None,
+        help="the recipe runs' epochs (--trainer.max_epochs) over the arm configs' (configs/train/common.yaml), e.g. 8 to extend a study made at the earlier recipe",
+    )
     p.add_argument("--train_args", type=list[str], default=[])
     p.add_argument("--run_dir", type=str, default="runs/study")
     p.add_argument("--results", type=str, default="docs/results")
@@ -126,11 +130,12 @@ _trainings: list[subprocess.Popen] = []
 
 def train_command(cfg: Any, run: PlannedRun) -> list[str]:
     """train.py's arguments for one run: its arm's config, the study's ``train_args`` and ``data``
-    (over the arm's), the run's epochs, name, folder and seed; no test splits (the study evaluates)."""
+    (over the arm's), the run's epochs (a budget-check run's, else the study's ``epochs`` where set), name, folder and seed; no test splits (the study evaluates)."""
     data_args = [a for k, v in cfg.data.items() for a in (f"--data.{k}", json.dumps(v) if isinstance(v, (dict, list)) else str(v))]
+    epochs = run.epochs if run.epochs is not None else cfg.epochs
     return [
         "--config", cfg.arms[run.arm], *cfg.train_args, *data_args,
-        *(["--trainer.max_epochs", str(run.epochs)] if run.epochs is not None else []),
+        *(["--trainer.max_epochs", str(epochs)] if epochs is not None else []),
         "--run.name", run.name, "--run.dir", cfg.run_dir, "--seed_everything", str(run.seed), "--data.seed", str(run.seed),
         "--run.test_splits", "[]", "--trainer.enable_progress_bar", "false",
     ]
@@ -361,6 +366,8 @@ def run_study(cfg: Any, argv: list[str] | None = None) -> int:
     unknown = [arm for arm in (check.arms if check else []) if arm not in cfg.arms]
     if unknown:
         raise ConfigError("budget_check.arms", f"{', '.join(unknown)} not among the study's arms ({', '.join(cfg.arms)})")
+    if check and cfg.epochs is not None and check.epochs <= cfg.epochs:
+        raise ConfigError("budget_check.epochs", f"{check.epochs}: not more than the recipe's {cfg.epochs} epochs (epochs:); the check trains longer than the recipe, e.g. {2 * cfg.epochs}")
     if check and check.sd_results is not None and not (Path(check.sd_results) / "runs").is_dir():
         raise ConfigError("budget_check.sd_results", f"{check.sd_results}: no study results there (no runs/ folder); name the results folder of a study at several seeds, e.g. docs/results")
     todo = [] if cfg.report_only else pending_runs(cfg)
