@@ -5,7 +5,7 @@
 # docs/results/compare/. Extra arguments go to every train.py run.
 #
 #   bash tools/retrain_shipped.sh                  # GPU: both arms side by side (~5 min, H100)
-#   bash tools/retrain_shipped.sh                  # CPU: one arm after the other (~1-2 h each)
+#   bash tools/retrain_shipped.sh                  # CPU: one arm after the other (16 epochs: ~2 h each in bf16)
 #   ARMS=baseline bash tools/retrain_shipped.sh    # CPU, one arm per session (see below)
 #
 # Each trained arm is staged in checkpoints/next/<arm>.ckpt and docs/results/next/ (commit them:
