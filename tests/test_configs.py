@@ -48,7 +48,7 @@ def check_ablation(path: Path) -> None:
 
 def check_config(path: Path) -> None:
     """Parse and validate ``path`` as its consumer does (run from the repository root, like the commands)."""
-    if path.name == "ablation.yaml":
+    if path.name.startswith("ablation"):
         check_ablation(path)
     elif path.parent.name == "train":
         check_train(["--config", str(path)])  # common.yaml is read first anyway; given again, it is checked as it stands at `path`
