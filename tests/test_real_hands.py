@@ -291,6 +291,8 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
         ablation_main([*args, "--only", "[nothing]"])
     with pytest.raises(UsageError, match=r"variants.control: unknown keys \['zoom'\]"):
         ablation_main([*args, "--variants", json.dumps({"control": {"zoom": 2}})])
+    with pytest.raises(UsageError, match=r"variants.control.description: .* is not text; write it without ': '"):
+        ablation_main([*args, "--variants", json.dumps({"control": {"description": "shrink less: full-height words"}})])
 
 
 def test_data_readme_quotes_the_committed_ablation_results():

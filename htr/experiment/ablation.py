@@ -98,6 +98,8 @@ def variant_settings(cfg: Any, name: str) -> dict[str, Any]:
         raise ValueError(f"variants.{name}: unknown keys {sorted(unknown)}; use synthetic, augmentation, translation, init, description, against")
     if spec.get("against", "control") not in cfg.variants:
         raise ValueError(f"variants.{name}.against: no variant named {spec['against']!r}")
+    if not isinstance(spec.get("description", ""), str):  # the config reader takes 'a: b' in a quoted string as a mapping
+        raise ValueError(f"variants.{name}.description: {spec['description']!r} is not text; write it without ': ' (a colon and a space read as a key)")
     return {
         "synthetic": {**cfg.synthetic, **(spec.get("synthetic") or {})},
         "augmentation": spec.get("augmentation", cfg.augmentation),
