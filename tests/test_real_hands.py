@@ -1,5 +1,5 @@
-"""Letter shapes beyond the fonts (re-stroking, joins, prose text), the translation settings, the
-real-handwriting sets and the worst-read strip."""
+"""Letter shapes beyond the fonts (re-stroking, joins, prose text), the binarising capture, the
+translation settings, the real-handwriting sets and the worst-read strip."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from htr.data.preprocess import crop_to_canvas, fit_word, normalize_contrast
 from htr.data.synthetic import SyntheticConfig, render_sample, split_writer
 from htr.data.synthetic.strokes import centre_line_segments, draw_segments, restroke, thin
 from htr.data.synthetic.text import attach_punctuation, label_ok, sample_text
-from htr.data.synthetic.writer import NO_HAND, Hand, _ink_glyphs
+from htr.data.synthetic.writer import NO_HAND, Hand, _ink_glyphs, binarize_scan
 from htr.experiment.compare import error_rows
 from htr.experiment.figures import word_cer, worst_read_strip
 from htr.text import char_edits, error_counts
@@ -154,6 +154,55 @@ def test_prose_punctuation_makes_valid_labels():
     assert 0.15 < len(with_marks) / len(texts) < 0.4  # ~30 % of the ~88 % that are words
     plain = [sample_text(SyntheticConfig(), np.random.default_rng(i)) for i in range(1500)]
     assert sum(any(c.isalpha() for c in t) and any(c in ",.;:\"()?!" for c in t) for t in plain) < 0.02 * len(plain)
+
+
+def pressure_stroke() -> np.ndarray:
+    """A gray scan of one stroke whose ink fades from black (left) to light gray (right), on paper
+    lit unevenly (a ramp of 60 gray levels from top to bottom)."""
+    paper = np.linspace(200, 250, 60, dtype=np.float32)[:, None] * np.ones((1, 300), np.float32)
+    ink = np.linspace(10, 170, 300, dtype=np.float32)[None, :]
+    stroke = np.zeros((60, 300), np.float32)
+    cv2.line(stroke, (20, 30), (280, 30), 1.0, 5)
+    return np.clip(paper * (1 - stroke) + ink * stroke, 0, 255).astype(np.uint8)
+
+
+def test_binarized_scan_is_black_on_white_and_breaks_light_strokes():
+    crop = pressure_stroke()
+    stroke = np.zeros(crop.shape, np.uint8)
+    cv2.line(stroke, (20, 30), (280, 30), 1, 5)
+    # Whole strokes at Otsu's threshold (no shift): pure black and white, the paper white in spite
+    # of its lighting ramp, the stroke black over (almost) its whole length.
+    whole = binarize_scan(crop, np.random.default_rng(0), max_shift=0.0)
+    assert set(np.unique(whole)) <= {0, 255}
+    assert (whole[stroke == 0] == 255).mean() > 0.99
+    kept = (whole[25:36] == 0).any(axis=0)
+    assert kept[20:270].mean() > 0.95
+    # Moved towards the ink, the light (right) end drops out and the dark (left) end stays.
+    broken = [binarize_scan(crop, np.random.default_rng(s), max_shift=0.6) for s in range(20)]
+    lengths = [int((b[25:36] == 0).any(axis=0).sum()) for b in broken]
+    assert min(lengths) < 0.8 * kept.sum() and all((b[25:36, 20:60] == 0).any(axis=0).all() for b in broken)
+    assert all(((b == 0) & (stroke == 0)).sum() == 0 for b in broken)  # never ink where there was none
+    # Seeded: same seed, same image; the seeds differ in how far the strokes break.
+    assert np.array_equal(binarize_scan(crop, np.random.default_rng(3)), binarize_scan(crop, np.random.default_rng(3)))
+    assert len(set(lengths)) > 3
+
+
+def test_binarized_share_of_the_synthetic_data():
+    base, binarized = SyntheticConfig(), SyntheticConfig(p_binarize=0.5)
+    flags = []
+    for i in range(40):
+        a, ta = render_sample(base, "train", i)
+        b, tb = render_sample(binarized, "train", i)
+        assert ta == tb and np.array_equal(b, render_sample(binarized, "train", i)[0])
+        is_binary = set(np.unique(b)) <= {0, 255}
+        flags.append(is_binary)
+        if not is_binary:
+            assert np.array_equal(a, b)  # crops not binarised are today's crops, pixel for pixel
+        else:
+            assert a.shape == b.shape and (b == 0).mean() < 0.6
+    assert 0.25 < np.mean(flags) < 0.75
+    # Off, the option is not in the manifests: data generated before it existed stays valid.
+    assert "p_binarize" not in base.to_dict() and binarized.to_dict()["p_binarize"] == 0.5
 
 
 def ink_extent(canvas: np.ndarray) -> tuple[int, int]:

@@ -104,12 +104,13 @@ def benchmark(n: int = 300, config: SyntheticConfig | None = None) -> dict[str, 
     }
 
 
-# Letter-shape and prose options of SyntheticConfig, settable from the command line.
+# Letter-shape, prose and capture options of SyntheticConfig, settable from the command line.
 SHAPE_OPTIONS = {
     "p_restroke": "share of writers re-stroked along the centre line with a round pen",
     "restroke_jitter": "largest centre-line displacement, fraction of the size",
     "p_connect": "share of print-font writers who join letters",
     "p_attached": "share of words with prose punctuation attached",
+    "p_binarize": "share of crops binarised as by a capture tool (light strokes broken)",
 }
 
 

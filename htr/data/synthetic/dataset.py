@@ -31,7 +31,7 @@ import numpy as np
 
 from htr.data.synthetic.fonts import FontSpec, available_fonts, heldout_fonts, split_fonts
 from htr.data.synthetic.text import sample_text
-from htr.data.synthetic.writer import NO_HAND, Hand, Writer, render_word, sample_hand, sample_writer
+from htr.data.synthetic.writer import NO_HAND, Hand, Writer, binarize_scan, render_word, sample_hand, sample_writer
 from htr.io import write_json
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ SPLITS = ("train", "val", "test", "test_unseen")
 _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "test_unseen": 4}
 _WRITER_STREAM = 7  # seeds writers apart from samples
 _HAND_STREAM = 11  # seeds the shape habits (Hand) apart from everything that existed before them
+_CAPTURE_STREAM = 13  # seeds the capture tool's binarisation apart from the rest of the scan
 
 
 @dataclass
@@ -77,6 +78,9 @@ class SyntheticConfig:
     p_connect: float = 0.5
     # Text as in prose: share of words with punctuation attached ("said," "Roy's" "Mr.").
     p_attached: float = 0.0
+    # Share of crops binarised as by a capture tool (black on white, light strokes broken):
+    # real handwriting often reaches a model binarised (data/real-handwriting/ is).
+    p_binarize: float = 0.0
 
     def __post_init__(self) -> None:
         if self.heldout_fonts is not None:
@@ -93,7 +97,7 @@ class SyntheticConfig:
         return getattr(self, f"n_{split}")
 
     def to_dict(self) -> dict:
-        """The config as the manifests record it. Letter-shape and prose options that are off are
+        """The config as the manifests record it. Letter-shape, prose and capture options that are off are
         left out: they change no image, so data made before they existed stays valid."""
         d = dataclasses.asdict(self)
         if self.p_restroke <= 0:
@@ -102,6 +106,8 @@ class SyntheticConfig:
             del d["p_connect"]
         if self.p_attached <= 0:
             del d["p_attached"]
+        if self.p_binarize <= 0:
+            del d["p_binarize"]
         d["heldout_fonts"] = None if self.heldout_fonts is None else list(self.heldout_fonts)
         d["font_size"] = list(self.font_size)
         return d
@@ -151,7 +157,12 @@ def render_sample_with_writer(config: SyntheticConfig, split: str, index: int) -
     text = sample_text(config, rng, writer.font.chars)
     hand = split_hand(config, split, writer_id, writer.font.joined)
     hand_rng = None if hand == NO_HAND else np.random.default_rng(np.random.SeedSequence([GENERATOR_VERSION, config.seed, _SPLIT_CODE[split], index, _HAND_STREAM]))
-    return render_word(writer, text, rng, hand, hand_rng), text, writer
+    image = render_word(writer, text, rng, hand, hand_rng)
+    if config.p_binarize > 0:
+        capture_rng = np.random.default_rng(np.random.SeedSequence([GENERATOR_VERSION, config.seed, _SPLIT_CODE[split], index, _CAPTURE_STREAM]))
+        if capture_rng.random() < config.p_binarize:
+            image = binarize_scan(image, capture_rng)
+    return image, text, writer
 
 
 def render_sample(config: SyntheticConfig | None, split: str, index: int) -> tuple[np.ndarray, str]:

@@ -8,7 +8,8 @@ jitters through a smooth monotone stretch; other fonts are drawn glyph by glyph,
 with its own size, rotation, rise and spacing. Every word a writer writes varies a little
 around the writer's habits. The scan then adds blur, paper gray level, texture, uneven
 lighting, occasional ruled lines, contrast and noise, and crops tightly around the ink
-like IAM's word boxes.
+like IAM's word boxes; :func:`binarize_scan` makes a crop what a binarising capture tool makes
+of it (black ink on white, light strokes broken).
 
 Everything draws from the ``numpy`` generator it is given: same generator state, same image.
 """
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from htr.data.preprocess import normalize_contrast
 from htr.data.synthetic.fonts import FontSpec, em_scale, pil_font
 from htr.data.synthetic.strokes import connector, draw_segments, entry_point, exit_point, restroke, smooth_field, stroke_width
 
@@ -240,6 +242,21 @@ def _scan(alpha: np.ndarray, writer: Writer, rng: np.random.Generator, size: int
     y0, y1 = max(0, rows[0] - m[0]), min(h, rows[-1] + 1 + m[1])
     x0, x1 = max(0, cols[0] - m[2]), min(w, cols[-1] + 1 + m[3])
     return np.clip(img[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8)
+
+
+def binarize_scan(crop: np.ndarray, rng: np.random.Generator, max_shift: float = 0.6) -> np.ndarray:
+    """A gray crop as a binarising capture tool leaves it: pure black ink on white paper.
+
+    The crop is flat-fielded first (as an adaptive binariser would, so uneven lighting does not
+    turn into black blobs), then cut at Otsu's threshold moved towards the ink by a random share
+    of the way (0..``max_shift``): at 0 the strokes stay whole, further on their lighter parts
+    (low pen pressure, thin hairlines softened by the blur) drop out and the strokes break, as
+    in binarised archives of real handwriting."""
+    flat = normalize_contrast(crop)
+    otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = float(np.percentile(flat, 2))
+    level = otsu - float(rng.uniform(0.0, max_shift)) * max(0.0, otsu - ink)
+    return np.where(flat < level, 0, 255).astype(np.uint8)
 
 
 def render_word(writer: Writer, text: str, rng: np.random.Generator, hand: Hand = NO_HAND, hand_rng: np.random.Generator | None = None) -> np.ndarray:
