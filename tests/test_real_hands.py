@@ -185,6 +185,10 @@ def test_binarized_scan_is_black_on_white_and_breaks_light_strokes():
     # Seeded: same seed, same image; the seeds differ in how far the strokes break.
     assert np.array_equal(binarize_scan(crop, np.random.default_rng(3)), binarize_scan(crop, np.random.default_rng(3)))
     assert len(set(lengths)) > 3
+    # A faint mark (a light dot) keeps its ink whatever the shift: its label still has something to read.
+    dot = np.full((30, 30), 240, np.uint8)
+    cv2.circle(dot, (15, 15), 3, 200, -1)
+    assert all((binarize_scan(dot, np.random.default_rng(s), max_shift=0.6) == 0).any() for s in range(10))
 
 
 def test_binarized_share_of_the_synthetic_data():

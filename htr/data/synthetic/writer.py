@@ -256,6 +256,8 @@ def binarize_scan(crop: np.ndarray, rng: np.random.Generator, max_shift: float =
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     ink = float(np.percentile(flat, 2))
     level = otsu - float(rng.uniform(0.0, max_shift)) * max(0.0, otsu - ink)
+    if not (flat < level).any():  # a faint mark never vanishes: its label would have no ink
+        level = otsu + 1
     return np.where(flat < level, 0, 255).astype(np.uint8)
 
 
