@@ -81,14 +81,18 @@ def test_resume_continues_the_epoch_count(tmp_path: Path, folder_dataset: Path) 
         assert torch.equal(shipped(x), full(x))
 
 
-@pytest.mark.parametrize("arm", ["baseline", "augmented"])
-def test_shipped_checkpoints_name_their_provenance(arm: str) -> None:
-    # What a report of a shipped checkpoint says agrees with the run records shipped beside it.
-    root = Path(__file__).resolve().parents[1]
-    records = root / "docs" / "results" / "default"
-    config = yaml.safe_load((records / f"{arm}-config.yaml").read_text())
-    metrics = json.loads((records / f"{arm}-metrics.json").read_text())
-    provenance = load_checkpoint(root / "checkpoints" / f"{arm}.ckpt").provenance
+REPO = Path(__file__).resolve().parents[1]
+# The shipped pair and any arm staged for the next pair by tools/retrain_shipped.sh (checkpoints/next/).
+SHIPPED = [("checkpoints", "docs/results/default", arm) for arm in ("baseline", "augmented")]
+STAGED = [("checkpoints/next", "docs/results/next", p.stem) for p in sorted((REPO / "checkpoints" / "next").glob("*.ckpt"))]
+
+
+@pytest.mark.parametrize(("folder", "records", "arm"), SHIPPED + STAGED)
+def test_shipped_checkpoints_name_their_provenance(folder: str, records: str, arm: str) -> None:
+    # What a report of a shipped (or staged) checkpoint says agrees with the run records beside it.
+    config = yaml.safe_load((REPO / records / f"{arm}-config.yaml").read_text())
+    metrics = json.loads((REPO / records / f"{arm}-metrics.json").read_text())
+    provenance = load_checkpoint(REPO / folder / f"{arm}.ckpt").provenance
     assert "unknown" not in provenance.values(), provenance
     assert provenance["augmentation"] == config["data"]["augmentation"] and provenance["seed"] == config["seed_everything"]
     assert provenance["run_name"] == metrics["run"]
