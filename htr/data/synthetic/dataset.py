@@ -42,6 +42,9 @@ _SPLIT_CODE = {"train": 1, "val": 2, "test": 3, "test_unseen": 4}
 _WRITER_STREAM = 7  # seeds writers apart from samples
 _HAND_STREAM = 11  # seeds the shape habits (Hand) apart from everything that existed before them
 _CAPTURE_STREAM = 13  # seeds the capture tool's binarisation apart from the rest of the scan
+# Options that change no image when off (share 0), with the settings only they use: the manifest
+# leaves them out then, so data made before an option existed stays valid.
+_LEFT_OUT_WHEN_OFF = {"p_restroke": ("restroke_jitter",), "p_connect": (), "p_attached": (), "p_binarize": ()}
 
 
 @dataclass
@@ -100,14 +103,10 @@ class SyntheticConfig:
         """The config as the manifests record it. Letter-shape, prose and capture options that are off are
         left out: they change no image, so data made before they existed stays valid."""
         d = dataclasses.asdict(self)
-        if self.p_restroke <= 0:
-            del d["p_restroke"], d["restroke_jitter"]
-        if self.p_connect <= 0:
-            del d["p_connect"]
-        if self.p_attached <= 0:
-            del d["p_attached"]
-        if self.p_binarize <= 0:
-            del d["p_binarize"]
+        for option, governed in _LEFT_OUT_WHEN_OFF.items():
+            if d[option] <= 0:
+                for key in (option, *governed):
+                    del d[key]
         d["heldout_fonts"] = None if self.heldout_fonts is None else list(self.heldout_fonts)
         d["font_size"] = list(self.font_size)
         return d
