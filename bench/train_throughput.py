@@ -21,24 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from htr.data.datamodule import WordDataModule
 from htr.model.module import HTRModule
-
-
-def train_step(module: HTRModule, batch: dict, opt: torch.optim.Optimizer, bf16: bool) -> None:
-    """One optimisation step; ``bf16`` = what ``--trainer.precision bf16-mixed`` does on CPU."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = module.ctc_loss(module(batch["image"]), batch["text"])
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-
-
-def model_step_rate(module: HTRModule, batches: list[dict], opt: torch.optim.Optimizer, bf16: bool) -> float:
-    module.train()
-    n, start = 0, time.perf_counter()
-    for batch in batches:
-        train_step(module, batch, opt, bf16)
-        n += len(batch["text"])
-    return n / (time.perf_counter() - start)
+from htr.train.precision import step_rate, train_step
 
 
 def loader_rate(data: WordDataModule, steps: int) -> float:
@@ -66,8 +49,8 @@ def main() -> None:
     words = ["word"] * args.batch_size
     synthetic = [{"image": torch.rand(args.batch_size, 1, 32, 128), "text": words} for _ in range(args.steps)]
     bf16 = args.precision == "bf16"
-    model_step_rate(module, synthetic[:3], opt, bf16)  # warm-up
-    model_rate = model_step_rate(module, synthetic, opt, bf16)
+    step_rate(module, synthetic[:3], opt, bf16)  # warm-up
+    model_rate = step_rate(module, synthetic, opt, bf16)
     print(f"model step, synthetic tensors:      {model_rate:8.1f} samples/s (torch threads: {torch.get_num_threads()})")
 
     for augmentation in ("none", "translate+noise"):
