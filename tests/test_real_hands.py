@@ -313,6 +313,8 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
         "control": {},
         "restroke": {"synthetic": {"p_restroke": 1.0}, "description": "all re-stroked"},
         "narrow": {"augmentation": "translate", "translation": {"scale": [0.8, 1.0]}},
+        "fresh": {"synthetic": {"seed": 1}},  # other writers and words
+        "reseeded": {"seed": 1},  # the control's words, another batch order
     }
     args = [
         "--init", str(init), "--samples", "16", "--n_val", "4", "--batch_size", "8", "--num_workers", "0", "--warmup_steps", "1",
@@ -333,8 +335,12 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
         assert r["shortcuts"]["max_acc_drop"] >= r["shortcuts"]["acc_drop@8plus"] - 1e-9  # the worst shift is at least the mean
         tuned = load_checkpoint(tmp_path / "generated" / "models" / f"{name}.ckpt")
         assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), start.state_dict().values()))
-    # Same generator settings, same generated set: the control's set serves "narrow" too.
-    assert len([d for d in (tmp_path / "generated").iterdir() if d.name != "models"]) == 2
+    # Same generator settings, same generated set: the control's set serves "narrow" and "reseeded" too.
+    sets = {json.loads((d / "manifest.json").read_text())["config"]["seed"] for d in (tmp_path / "generated").iterdir() if d.name != "models"}
+    assert len([d for d in (tmp_path / "generated").iterdir() if d.name != "models"]) == 3 and sets == {0, 1}
+    assert results["reseeded"]["recipe"]["seed"] == 1 and results["control"]["recipe"]["seed"] == 0
+    weights = {n: load_checkpoint(tmp_path / "generated" / "models" / f"{n}.ckpt").state_dict() for n in ("control", "reseeded")}
+    assert any(not torch.equal(weights["control"][k], weights["reseeded"][k]) for k in weights["control"])
     assert {r["recipe"]["init"] for r in results.values()} == {str(init)}
     # A second call trains nothing (the results exist) and prints the table against the control.
     stamps = {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}
@@ -344,6 +350,8 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
         ablation_main([*args, "--only", "[nothing]"])
     with pytest.raises(UsageError, match=r"variants.control: unknown keys \['zoom'\]"):
         ablation_main([*args, "--variants", json.dumps({"control": {"zoom": 2}})])
+    with pytest.raises(UsageError, match=r"variants.control.seed: 'one' is not a whole number"):
+        ablation_main([*args, "--variants", json.dumps({"control": {"seed": "one"}})])
     with pytest.raises(UsageError, match=r"variants.control.description: .* is not text; write it without ': '"):
         ablation_main([*args, "--variants", json.dumps({"control": {"description": "shrink less: full-height words"}})])
 

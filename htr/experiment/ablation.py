@@ -12,7 +12,10 @@ resumes where it stopped. ``--table true`` prints the Markdown table of what exi
 Each variant is ``{synthetic: {SyntheticConfig overrides}, augmentation: ..., init: ...}``
 over the top-level ``synthetic`` and ``translation`` (a base generator that stays fixed when the
 code's defaults move on); its training data is generated into ``<data_dir>/<fingerprint>/``
-(train and val only), so variants with the same generator settings share one set.
+(train and val only), so variants with the same generator settings share one set. A variant's
+``seed`` changes only the fine-tuning (batch order, augmentation draws: a rerun of another
+variant with it measures the table's noise); ``synthetic: {seed: N}`` generates fresh writers and
+words.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (warm-up, then cosine to 2 %)")
     p.add_argument("--warmup_steps", type=int, default=50)
     p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the fine-tuning and of the generated data (a variant may set its own: seed, synthetic.seed)")
     p.add_argument("--num_workers", type=int, default=1)
     p.add_argument("--device", type=str, default="cpu", help="cpu | cuda | auto: where each variant trains and is evaluated")
     p.add_argument("--data_dir", type=str, default="data/synthetic-ablation")
@@ -93,11 +96,13 @@ class StepLog(pl.Callback):
 def variant_settings(cfg: Any, name: str) -> dict[str, Any]:
     """The whole recipe of one variant: the defaults of ``cfg`` with the variant's own keys over them."""
     spec = dict(cfg.variants[name] or {})
-    unknown = set(spec) - {"synthetic", "augmentation", "translation", "init", "description", "against"}
+    unknown = set(spec) - {"synthetic", "augmentation", "translation", "init", "seed", "description", "against"}
     if unknown:
-        raise ValueError(f"variants.{name}: unknown keys {sorted(unknown)}; use synthetic, augmentation, translation, init, description, against")
+        raise ValueError(f"variants.{name}: unknown keys {sorted(unknown)}; use synthetic, augmentation, translation, init, seed, description, against")
     if spec.get("against", "control") not in cfg.variants:
         raise ValueError(f"variants.{name}.against: no variant named {spec['against']!r}")
+    if not isinstance(spec.get("seed", 0), int) or isinstance(spec.get("seed"), bool):
+        raise ValueError(f"variants.{name}.seed: {spec['seed']!r} is not a whole number (the fine-tuning's seed)")
     if not isinstance(spec.get("description", ""), str):  # the config reader takes 'a: b' in a quoted string as a mapping
         raise ValueError(f"variants.{name}.description: {spec['description']!r} is not text; write it without ': ' (a colon and a space read as a key)")
     return {
@@ -107,18 +112,20 @@ def variant_settings(cfg: Any, name: str) -> dict[str, Any]:
         "init": spec.get("init", cfg.init),
         "description": spec.get("description", ""),
         "against": spec.get("against", "control"),  # the variant its difference is taken from
-        "samples": cfg.samples, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "batch_size": cfg.batch_size, "seed": cfg.seed,
+        # The fine-tuning's seed (batch order, augmentation draws); the data's is synthetic.seed.
+        "samples": cfg.samples, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps, "batch_size": cfg.batch_size, "seed": spec.get("seed", cfg.seed),
     }
 
 
 def training_data(cfg: Any, recipe: dict[str, Any], charset: str, align: str) -> WordDataModule:
-    """The variant's generated train/val set (shared by variants with the same generator settings)."""
-    gen = {**recipe["synthetic"], "seed": cfg.seed, "n_train": cfg.samples, "n_val": cfg.n_val, "n_test": 0, "n_test_unseen": 0}
+    """The variant's generated train/val set (shared by variants with the same generator settings);
+    generated with ``seed`` unless the variant's ``synthetic`` sets its own (fresh writers and words)."""
+    gen = {"seed": cfg.seed, **recipe["synthetic"], "n_train": cfg.samples, "n_val": cfg.n_val, "n_test": 0, "n_test_unseen": 0}
     key = hashlib.sha256(json.dumps(gen, sort_keys=True).encode()).hexdigest()[:12]
     data = WordDataModule(
         source="synthetic", root=str(Path(cfg.data_dir) / key), synthetic=gen,
         augmentation=recipe["augmentation"], translation=recipe["translation"],
-        align=align, charset=charset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
+        align=align, charset=charset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=recipe["seed"],
     )
     data.prepare_data(splits=("train", "val"))
     return data
@@ -128,7 +135,7 @@ def run_variant(cfg: Any, name: str) -> dict[str, Any]:
     """Fine-tune, evaluate, write ``<results>/<name>.json``; returns its contents."""
     recipe = variant_settings(cfg, name)
     device = resolve_device(cfg.device)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    pl.seed_everything(recipe["seed"], workers=True, verbose=False)
     module = load_checkpoint(recipe["init"])
     module.hparams.lr = cfg.lr
     module.hparams.warmup_steps = cfg.warmup_steps
