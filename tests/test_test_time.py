@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -58,6 +59,14 @@ def test_shrink_scales_the_word_and_places_it_as_the_model_expects(short_crop: n
         assert (sx0 + sx1) / 2 == pytest.approx(WIDTH / 2, abs=3)
 
 
+def test_letter_proportions_measure_width_per_letter(short_crop: np.ndarray) -> None:
+    wide = cv2.resize(short_crop, (2 * short_crop.shape[1], short_crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+    one = test_time.letter_proportions([short_crop], ["ab"])["median"]
+    assert test_time.letter_proportions([wide], ["ab"])["median"] == pytest.approx(2 * one, rel=0.1)
+    assert test_time.letter_proportions([short_crop], ["abcd"])["median"] == pytest.approx(one / 2)
+    assert test_time.letter_proportions([np.full((10, 10), 255, np.uint8)], ["a"]) == {}  # no ink: nothing to measure
+
+
 def test_the_cer_at_one_is_what_evaluation_reports(tmp_path: Path) -> None:
     root = write_folder_dataset(tmp_path / "words", ["the", "and", "of", "wood"], per_word=2, splits=("test",)) / "test"  # labels.tsv alone: split all
     module = load_checkpoint(SHIPPED)
@@ -74,7 +83,9 @@ def test_the_command_writes_each_checkpoints_cer(tmp_path: Path, capsys: pytest.
     out = tmp_path / "probe.json"
     args = [str(SHIPPED), "--data", json.dumps({"source": "folder", "root": str(root)}), "--stretch", "[1.0, 1.5]", "--shrink", "[0.8]", "--out", str(out)]
     assert test_time.main(args) == 0
-    result = json.loads(out.read_text())["checkpoints"]["baseline"]
+    written = json.loads(out.read_text())
+    assert 0 < written["letter_proportions"]["q25"] <= written["letter_proportions"]["median"] <= written["letter_proportions"]["q75"]
+    result = written["checkpoints"]["baseline"]
     assert result["n"] == 2 and set(result["cer"]["stretch"]) == {"1", "1.5"} and set(result["cer"]["shrink"]) == {"0.8"}
     assert "x1.5" in capsys.readouterr().out
 

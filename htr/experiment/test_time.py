@@ -66,6 +66,20 @@ def check_factors(name: str, factors: Sequence[float]) -> None:
         raise ConfigError(name, f"factors {bad} outside {low}..{high}")
 
 
+def letter_proportions(crops: list[np.ndarray], texts: list[str]) -> dict[str, float]:
+    """Width per letter over height of each word's ink box (ink: below mid-gray of a contrast-
+    normalised crop): quartiles over the set, to compare two sets' letter widths directly."""
+    ratios = []
+    for crop, text in zip(crops, texts):
+        ys, xs = np.nonzero(crop < 128)
+        if len(xs) and text:
+            ratios.append((xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1) / len(text))
+    if not ratios:
+        return {}
+    q25, median, q75 = np.quantile(ratios, [0.25, 0.5, 0.75])
+    return {"q25": float(q25), "median": float(median), "q75": float(q75)}
+
+
 def read_canvases(module: HTRModule, canvases: list[np.ndarray], device: str = "cpu", batch_size: int = 256) -> list[str]:
     """What ``module`` reads on each canvas (its own decoder)."""
     module.eval().to(device)
@@ -133,8 +147,13 @@ def main(args: list[str] | None = None) -> int:
             raise ConfigError("split", f"no usable word in split {cfg.split!r} of {cfg.data.get('root')} for {path}")
         samples = samples[: cfg.limit] if cfg.limit else samples
         name = checkpoint_name(path)
-        cer = probe(module, [load_crop(s.path) for s in samples], [s.text for s in samples], reshapes, device)
+        crops, texts = [load_crop(s.path) for s in samples], [s.text for s in samples]
+        results.setdefault("letter_proportions", letter_proportions(crops, texts))
+        cer = probe(module, crops, texts, reshapes, device)
         results["checkpoints"][name] = {"path": str(path), "n": len(samples), "cer": cer}
+    shape = results["letter_proportions"]
+    if shape:
+        print(f"ink width per letter / ink height: median {shape['median']:.3f} (quartiles {shape['q25']:.3f}-{shape['q75']:.3f})\n")
     print(cer_table(results["checkpoints"]))
     if cfg.out:
         write_json(cfg.out, results)
