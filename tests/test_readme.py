@@ -9,6 +9,7 @@ a bad value or a missing config/checkpoint/image fails here.
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
 import subprocess
@@ -73,9 +74,8 @@ def test_readme_command(command: str, tmp_path: Path, capsys: pytest.CaptureFixt
         cfg = ablation_parser().parse_args(argv[2:])
         assert all((ROOT / v.get("init", cfg.init)).is_file() for v in cfg.variants.values()), cfg.variants
     elif argv[0] == "-m":
-        assert argv[1] == "htr.data.preview", command
-        from htr.data.preview import build_parser
-
+        assert argv[1] in ("htr.data.preview", "htr.experiment.test_time"), command
+        build_parser = importlib.import_module(argv[1]).build_parser
         build_parser().parse_args(argv[2:])
     elif argv[0] == "train.py":
         from htr.train.cli import main
