@@ -25,7 +25,8 @@ import torch
 from torchmetrics.text import CharErrorRate
 
 from htr.argparsing import ArgumentParser
-from htr.data.preprocess import crop_to_canvas, fit_word, load_crop, normalize, place, word_x
+from htr.data.preprocess import BACKGROUND, crop_to_canvas, fit_word, load_crop, normalize, place, word_x
+from htr.diagnostics.scores import ink_mask
 from htr.errors import ConfigError, run_main
 from htr.experiment.evaluate import checkpoint_name, eval_data, resolve_device
 from htr.io import write_json
@@ -67,11 +68,11 @@ def check_factors(name: str, factors: Sequence[float]) -> None:
 
 
 def letter_proportions(crops: list[np.ndarray], texts: list[str]) -> dict[str, float]:
-    """Width per letter over height of each word's ink box (ink: below mid-gray of a contrast-
+    """Width per letter over height of each word's ink box (ink: darker than mid-gray in a contrast-
     normalised crop): quartiles over the set, to compare two sets' letter widths directly."""
     ratios = []
     for crop, text in zip(crops, texts):
-        ys, xs = np.nonzero(crop < 128)
+        ys, xs = np.nonzero(ink_mask(crop, ink_threshold=BACKGROUND - 128))
         if len(xs) and text:
             ratios.append((xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1) / len(text))
     if not ratios:
