@@ -304,6 +304,7 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
     from htr.errors import ConfigError, UsageError
     from htr.experiment.ablation import main as ablation_main
     from htr.model.module import HTRModule
+    from htr.provenance import weights_digest
 
     start = HTRModule(**TINY)
     init = tmp_path / "start.ckpt"
@@ -342,6 +343,7 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
     weights = {n: load_checkpoint(tmp_path / "generated" / "models" / f"{n}.ckpt").state_dict() for n in ("control", "reseeded")}
     assert any(not torch.equal(weights["control"][k], weights["reseeded"][k]) for k in weights["control"])
     assert {r["recipe"]["init"] for r in results.values()} == {str(init)}
+    assert {r["init_weights"] for r in results.values()} == {weights_digest(start.state_dict())}
     # A second call trains nothing (the results exist) and prints the table against the control.
     stamps = {n: (tmp_path / "results" / f"{n}.json").stat().st_mtime_ns for n in variants}
     assert ablation_main(args) == 0
@@ -354,6 +356,45 @@ def test_ablation_runs_each_variant_once_against_the_control(tmp_path: Path):
         ablation_main([*args, "--variants", json.dumps({"control": {"seed": "one"}})])
     with pytest.raises(UsageError, match=r"variants.control.description: .* is not text; write it without ': '"):
         ablation_main([*args, "--variants", json.dumps({"control": {"description": "shrink less: full-height words"}})])
+
+
+def test_ablation_refuses_a_reference_fine_tuned_from_other_weights(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """A variant measured against results that started from what its init path held before (a
+    retrained shipped checkpoint) stops before training, naming the key; unrecorded: a warning."""
+    import json
+    import logging
+
+    import torch
+
+    from conftest import TINY
+    from htr.errors import ConfigError
+    from htr.experiment.ablation import build_parser, check_same_starts, main as ablation_main
+    from htr.model.module import HTRModule, load_checkpoint
+    from htr.provenance import weights_digest
+
+    init = tmp_path / "start.ckpt"
+    torch.manual_seed(0)
+    old = HTRModule(**TINY)
+    torch.save({"state_dict": old.state_dict(), "hyper_parameters": dict(old.hparams)}, init)
+    old_weights = load_checkpoint(init).provenance["weights"]
+    assert old_weights == weights_digest(old.state_dict()) and len(old_weights) == 12
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "control.json").write_text(json.dumps({"variant": "control", "init_weights": old_weights}))
+    args = ["--init", str(init), "--results", str(results), "--data_dir", str(tmp_path / "generated"),
+            "--variants", json.dumps({"control": {}, "wider": {"synthetic": {"p_restroke": 1.0}}})]
+    cfg = build_parser().parse_args(args)
+    check_same_starts(cfg, ["wider"])  # same weights: passes
+    new = HTRModule(**TINY)  # "retrained" under the same path
+    assert weights_digest(new.state_dict()) != old_weights
+    torch.save({"state_dict": new.state_dict(), "hyper_parameters": dict(new.hparams)}, init)
+    with pytest.raises(ConfigError, match=rf"variants.wider.against: .*control.json was fine-tuned from other weights \({old_weights}\)"):
+        ablation_main([*args, "--only", "[wider]"])
+    assert not (results / "wider.json").exists() and not (tmp_path / "generated").exists()  # stopped before any data or training
+    (results / "control.json").write_text(json.dumps({"variant": "control"}))  # results of before the record
+    with caplog.at_level(logging.WARNING, logger="htr.ablation"):
+        check_same_starts(cfg, ["wider"])
+    assert "records no starting weights" in caplog.text
 
 
 @pytest.mark.parametrize(("config", "marker"), [("ablation", "ablation table"), ("ablation-shapes", "ablation table: ablation-shapes")])

@@ -15,7 +15,9 @@ code's defaults move on); its training data is generated into ``<data_dir>/<fing
 (train and val only), so variants with the same generator settings share one set. A variant's
 ``seed`` changes only the fine-tuning (batch order, augmentation draws: a rerun of another
 variant with it measures the table's noise); ``synthetic: {seed: N}`` generates fresh writers and
-words.
+words. Each result records the digest of the weights it started from (``init_weights``): when
+an ``init`` path has been retrained since, a new variant is not measured against results of the
+old model (the runner stops and says so).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from htr.experiment.evaluate import check_extra_sets, eval_data, evaluate_extra_
 from htr.experiment.figures import markdown_rows
 from htr.io import atomic_write_bytes, write_json
 from htr.model.module import load_checkpoint, read_checkpoint
+from htr.provenance import weights_digest
 
 log = logging.getLogger("htr.ablation")
 
@@ -152,7 +155,10 @@ def run_variant(cfg: Any, name: str) -> dict[str, Any]:
     trainer.fit(module, datamodule=data)
     trained = time.perf_counter() - start - generated
     module.eval()
-    out: dict[str, Any] = {"variant": name, "recipe": recipe, "generation_s": round(generated, 1), "training_s": round(trained, 1)}
+    out: dict[str, Any] = {
+        "variant": name, "recipe": recipe, "init_weights": module.provenance["weights"],  # which model it started from (the path may be retrained)
+        "generation_s": round(generated, 1), "training_s": round(trained, 1),
+    }
     out["val"] = {k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     out.update(evaluate_extra_sets(module, cfg.eval_sets, device, readings=False)[0])
     if cfg.probes is not None:
@@ -245,6 +251,32 @@ def check_data_settings(cfg: Any) -> None:
         eval_data({k: recipe[k] for k in ("synthetic", "translation", "augmentation")}, option=f"variants.{name}")
 
 
+def check_same_starts(cfg: Any, pending: list[str]) -> None:
+    """Each pending variant's starting checkpoint reads, and the variant it is measured against, if
+    it has results, started from the weights its ``init`` holds now: a shipped checkpoint retrained
+    under the same path would otherwise compare a fresh fine-tune with one of the old model."""
+    weights = {}
+    for name in pending:
+        recipe = variant_settings(cfg, name)
+        ref = recipe["against"]
+        for init in (recipe["init"], variant_settings(cfg, ref)["init"]):
+            if init not in weights:
+                weights[init] = weights_digest(read_checkpoint(init)["state_dict"])
+        path = Path(cfg.results) / f"{ref}.json"
+        if ref in pending or not path.is_file():
+            continue
+        ref_init = variant_settings(cfg, ref)["init"]
+        recorded = json.loads(path.read_text()).get("init_weights")
+        if recorded is None:
+            log.warning("%s: %s records no starting weights; it cannot be checked to start from %s as it is now", name, path, ref_init)
+        elif recorded != weights[ref_init]:
+            raise ConfigError(
+                f"variants.{name}.against",
+                f"{path} was fine-tuned from other weights ({recorded}) than {ref_init} holds now ({weights[ref_init]}); "
+                f"move it away to rerun {ref!r} from today's checkpoint, or set {ref!r}'s init to the checkpoint it started from",
+            )
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the variants without results (or print the table); bad input raises an ``HTRError``
     before any variant trains (see ``htr.errors.run_main``)."""
@@ -267,8 +299,7 @@ def main(args: list[str] | None = None) -> int:
     check_data_settings(cfg)
     todo = list(cfg.only) if cfg.only else list(cfg.variants)  # in the order asked for
     pending = [name for name in todo if not (Path(cfg.results) / f"{name}.json").is_file()]
-    for init in dict.fromkeys(variant_settings(cfg, name)["init"] for name in pending):  # their starting checkpoints, likewise
-        read_checkpoint(init)
+    check_same_starts(cfg, pending)
     for name in todo:
         if (Path(cfg.results) / f"{name}.json").is_file():
             log.info("%s: results exist; skipped", name)

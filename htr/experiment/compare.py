@@ -71,6 +71,7 @@ PROVENANCE_ROWS = {
     "commit": "code commit",
     "run_name": "training run",
     "wandb_id": "W&B run id",
+    "weights": "weights (SHA-256, first 12)",
 }
 
 
