@@ -368,7 +368,8 @@ def test_ablation_refuses_a_reference_fine_tuned_from_other_weights(tmp_path: Pa
 
     from conftest import TINY
     from htr.errors import ConfigError
-    from htr.experiment.ablation import build_parser, check_same_starts, main as ablation_main
+    from htr.experiment.ablation import build_parser, check_same_starts
+    from htr.experiment.ablation import main as ablation_main
     from htr.model.module import HTRModule, load_checkpoint
     from htr.provenance import weights_digest
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import train_args, write_folder_dataset
+from conftest import TINY, train_args, write_folder_dataset
 from htr.data.datamodule import WordDataModule
 from htr.data.readers import DatasetError
 from htr.model.module import CheckpointError, HTRModule, load_checkpoint, slim_checkpoint
@@ -99,6 +99,21 @@ def test_shipped_checkpoints_name_their_provenance(folder: str, records: str, ar
     # The shipped file is the run's best checkpoint by validation CER: trained that many epochs.
     history = metrics["val_cer_history"]
     assert len(history) == metrics["epochs_run"] and provenance["epochs"] == history.index(min(history)) + 1
+
+
+def test_weights_digest_names_the_weights_not_the_file() -> None:
+    from htr.provenance import weights_digest
+
+    torch.manual_seed(0)
+    state = HTRModule(**TINY).state_dict()
+    digest = weights_digest(state)
+    assert len(digest) == 12 and weights_digest({k: v.clone() for k, v in reversed(state.items())}) == digest  # copies, any order
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    nudged = {**state, key: state[key].clone()}
+    nudged[key].view(-1)[0] += 1e-3
+    assert weights_digest(nudged) != digest
+    assert weights_digest({f"renamed.{k}" if k == key else k: v for k, v in state.items()}) != digest
+    assert weights_digest({**state, key: state[key].double()}) != digest  # another dtype is another model file
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path: Path) -> None:
