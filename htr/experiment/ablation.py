@@ -259,13 +259,13 @@ def check_same_starts(cfg: Any, pending: list[str]) -> None:
     for name in pending:
         recipe = variant_settings(cfg, name)
         ref = recipe["against"]
-        for init in (recipe["init"], variant_settings(cfg, ref)["init"]):
+        ref_init = variant_settings(cfg, ref)["init"]
+        for init in (recipe["init"], ref_init):
             if init not in weights:
                 weights[init] = weights_digest(read_checkpoint(init)["state_dict"])
         path = Path(cfg.results) / f"{ref}.json"
         if ref in pending or not path.is_file():
             continue
-        ref_init = variant_settings(cfg, ref)["init"]
         recorded = json.loads(path.read_text()).get("init_weights")
         if recorded is None:
             log.warning("%s: %s records no starting weights; it cannot be checked to start from %s as it is now", name, path, ref_init)
